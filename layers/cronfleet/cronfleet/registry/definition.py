@@ -1,0 +1,567 @@
+"""Task definitions: what one ``Custom::ScheduledTask`` resource declares, validated.
+
+The models mirror the resource's CloudFormation properties (PascalCase aliases, snake_case
+attributes). Two callers share them: the registry Lambda, on the properties CloudFormation
+resolved at deploy time, and ``cronfleet validate``, on the template before any deploy. Both go
+through :func:`parse_task_definition`, so a definition is judged the same way in both places.
+
+CloudFormation hands every scalar property of a custom resource to its handler as a string
+(``TimeoutSeconds: 60`` arrives as ``"60"``, ``Enabled: false`` as ``"false"``), so fields use
+pydantic's lax mode, which turns such strings into numbers and booleans and still rejects
+garbage. Validation is all-or-nothing: either a complete, valid :class:`TaskDefinition`, or
+:class:`InvalidTaskDefinition` listing every problem of the resource at once, so a person fixes
+a definition in one round trip rather than one deploy per mistake.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Annotated, Any, Literal, Self, get_args
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+
+from cronfleet.registry.problems import InvalidTaskDefinition, Problem
+from cronfleet.registry.url_safety import url_refusal
+from cronfleet.schedule import Schedule, ScheduleError, load_timezone, parse_schedule
+
+# A run's execution envelope carries the payload through Lambda's asynchronous invoke, which
+# accepts at most 256 KB; 16 KiB stay free for the envelope around it. The task item stored in
+# DynamoDB (400 KB per item) holds the payload too, next to the rest of the definition.
+PAYLOAD_LIMIT_BYTES = 240 * 1024
+
+# Task ids appear in DynamoDB keys, log lines, metric dimensions and CLI commands.
+TASK_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+# Lambda's own FunctionName pattern (Invoke API): a name, a partial ARN or a full ARN, with an
+# optional version or alias qualifier.
+_FUNCTION_PATTERN = re.compile(
+    r"^(arn:aws[a-zA-Z-]*:lambda:)?([a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d:)?(\d{12}:)?"
+    r"(function:)?[a-zA-Z0-9_.-]{1,140}(:(\$LATEST|[a-zA-Z0-9_-]{1,128}))?$"
+)
+_SECRET_ARN_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"
+    r"|^arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter/[A-Za-z0-9/_.-]+$"
+)
+_TOPIC_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+# RFC 9110 token characters.
+_HEADER_NAME_PATTERN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_JSON_FIELD_PATTERN = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]{0,127}$")
+
+# Secrets never sit in a template (they would be readable by anyone who can read the stack),
+# and the HTTP client computes the framing headers itself.
+_FORBIDDEN_HEADERS = {
+    "authorization": "secrets must not sit in the template; put the token in SecretArn",
+    "proxy-authorization": "secrets must not sit in the template; put the token in SecretArn",
+    "host": "the host comes from Url",
+    "content-length": "the HTTP client computes it",
+    "transfer-encoding": "the HTTP client computes it",
+}
+
+OverlapPolicy = Literal["allow", "skip", "queue_one"]
+CatchupMode = Literal["latest", "all", "none"]
+JitterStrategy = Literal["FULL", "NONE"]
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+_METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _invalid(reason: str) -> PydanticCustomError:
+    # The reason travels in the context, so braces in echoed user input are never formatted.
+    return PydanticCustomError("invalid_value", "{reason}", {"reason": reason})
+
+
+def _between(low: float, high: float, *, unit: str = "", why: str = "") -> AfterValidator:
+    """A range check whose message gives both bounds and, where it is not obvious, why."""
+
+    def check(value: float) -> float:
+        if low <= value <= high:
+            return value
+        because = f": {why}" if why else ""
+        raise _invalid(f"must be between {low} and {high}{unit}, got {value}{because}")
+
+    return AfterValidator(check)
+
+
+def _describe(value: object) -> str:
+    """Show a rejected input briefly; a person needs to recognise it, not to read all of it."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= 60 else value[:57] + "...")
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if value is None:
+        return "null"
+    return repr(value)
+
+
+def _decode_json_text(value: object) -> object:
+    """Read a string as JSON text, so a value declared as a JSON string keeps its types."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise _invalid(f"is not valid JSON text: {exc}") from None
+
+
+def _decode_payload(value: object) -> object:
+    # A JSON string is accepted on purpose. CloudFormation turns every scalar under a custom
+    # resource's properties into a string, so `Payload: {count: 5}` reaches the registry as
+    # {"count": "5"}; `Payload: '{"count": 5}'` reaches it as text that decodes to a number.
+    decoded = _decode_json_text(value)
+    if not isinstance(decoded, Mapping):
+        got = _describe(decoded)
+        raise _invalid(f"must be a JSON object (a mapping, or JSON text of one), got {got}")
+    return decoded
+
+
+def _within_payload_limit(payload: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    size = len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > PAYLOAD_LIMIT_BYTES:
+        raise _invalid(
+            f"is {size} bytes as compact JSON; the limit is {PAYLOAD_LIMIT_BYTES} bytes "
+            "(240 KiB: a run's envelope must fit Lambda's 256 KB asynchronous invoke)"
+        )
+    return payload
+
+
+def _one_or_many(value: object) -> object:
+    return [value] if isinstance(value, str | int) else value
+
+
+def _check_task_id(value: str) -> str:
+    if not TASK_ID_PATTERN.match(value):
+        raise _invalid(
+            "must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit, "
+            f"got {_describe(value)}"
+        )
+    return value
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        load_timezone(value)
+    except ScheduleError as exc:
+        raise _invalid(str(exc)) from None
+    return value
+
+
+def _check_function(value: str) -> str:
+    if not _FUNCTION_PATTERN.match(value):
+        raise _invalid(f"must be a Lambda function name or ARN, got {_describe(value)}")
+    return value
+
+
+def _check_secret_arn(value: str) -> str:
+    if not _SECRET_ARN_PATTERN.match(value):
+        raise _invalid(
+            "must be a Secrets Manager secret ARN (arn:aws:secretsmanager:...:secret:...) or an "
+            f"SSM parameter ARN (arn:aws:ssm:...:parameter/...), got {_describe(value)}"
+        )
+    return value
+
+
+def _check_topic_arn(value: str) -> str:
+    if not _TOPIC_ARN_PATTERN.match(value):
+        raise _invalid(f"must be an SNS topic ARN (arn:aws:sns:...), got {_describe(value)}")
+    return value
+
+
+def _check_header_name(name: str) -> str:
+    if not _HEADER_NAME_PATTERN.match(name):
+        raise _invalid("is not a valid HTTP header name")
+    why = _FORBIDDEN_HEADERS.get(name.lower())
+    if why:
+        raise _invalid(f"header not allowed: {why}")
+    return name
+
+
+def _check_header_value(value: str) -> str:
+    # A CR or LF would let a value start a header of its own (header injection).
+    if any(ord(char) < 0x20 and char != "\t" for char in value):
+        raise _invalid("must not contain line breaks or control characters")
+    return value
+
+
+def _check_success_field(value: str) -> str:
+    if not _JSON_FIELD_PATTERN.match(value):
+        raise _invalid(f"must be the name of a field in the JSON response, got {_describe(value)}")
+    return value
+
+
+def _shorthand(key: str) -> Callable[[object], object]:
+    """Accept `Field: value` as short for `Field: {key: value}`."""
+
+    def expand(value: object) -> object:
+        return {key: value} if isinstance(value, str) else value
+
+    return expand
+
+
+class _Properties(BaseModel):
+    """CloudFormation properties: PascalCase aliases, nothing unknown, immutable once valid."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=True)
+
+
+class RetryPolicy(_Properties):
+    """Retries within one slot. Names follow Step Functions' Retry, which AWS users know."""
+
+    max_attempts: Annotated[int, _between(1, 10, why="total attempts, including the first")] = (
+        Field(3, alias="MaxAttempts")
+    )
+    interval_seconds: Annotated[
+        int,
+        _between(60, 86400, unit=" seconds", why="retries are dispatched on the one-minute tick"),
+    ] = Field(60, alias="IntervalSeconds")
+    backoff_rate: Annotated[float, _between(1.0, 10.0)] = Field(2.0, alias="BackoffRate")
+    max_delay_seconds: Annotated[int, _between(60, 86400, unit=" seconds")] = Field(
+        3600, alias="MaxDelaySeconds", validate_default=True
+    )
+    jitter_strategy: JitterStrategy = Field("FULL", alias="JitterStrategy")
+
+    @field_validator("max_delay_seconds")
+    @classmethod
+    def _not_below_interval(cls, value: int, info: ValidationInfo) -> int:
+        interval = info.data.get("interval_seconds")
+        if interval is not None and value < interval:
+            default = " (the default; set MaxDelaySeconds as well)" if value == 3600 else ""
+            raise _invalid(f"must be at least IntervalSeconds ({interval}), got {value}{default}")
+        return value
+
+
+class CatchupPolicy(_Properties):
+    """What to run for the slots missed while the scheduler was down."""
+
+    policy: CatchupMode = Field("latest", alias="Policy")
+    max_lateness_seconds: Annotated[int, _between(60, 604800, unit=" seconds")] = Field(
+        3600, alias="MaxLatenessSeconds"
+    )
+    # The bound of `all`: a week of downtime on a per-minute task must not become 10,080 runs.
+    max_runs: Annotated[int, _between(1, 1000)] = Field(24, alias="MaxRuns")
+
+
+class AlertPolicy(_Properties):
+    """When the stack's SNS topic (or TopicArn) hears about this task."""
+
+    after_consecutive_failures: Annotated[int, _between(1, 100)] = Field(
+        3, alias="AfterConsecutiveFailures"
+    )
+    on_recovery: bool = Field(True, alias="OnRecovery")
+    slower_than_seconds: Annotated[int, _between(1, 86400, unit=" seconds")] | None = Field(
+        None, alias="SlowerThanSeconds"
+    )
+    topic_arn: Annotated[str, AfterValidator(_check_topic_arn)] | None = Field(
+        None, alias="TopicArn"
+    )
+    realert_after_seconds: Annotated[int, _between(60, 604800, unit=" seconds")] | None = Field(
+        None, alias="RealertAfterSeconds"
+    )
+
+
+HeaderName = Annotated[str, AfterValidator(_check_header_name)]
+HeaderValue = Annotated[
+    str, StringConstraints(max_length=8192), AfterValidator(_check_header_value)
+]
+StatusCode = Annotated[int, _between(100, 599)]
+TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+TagValue = Annotated[str, StringConstraints(max_length=256)]
+
+
+class HttpTarget(_Properties):
+    """A call made by the built-in HTTP caller instead of a task function."""
+
+    # The two opt-ins come first: the Url check below reads them.
+    allow_insecure_http: bool = Field(False, alias="AllowInsecureHttp")
+    allow_private_network: bool = Field(False, alias="AllowPrivateNetwork")
+    url: str = Field(alias="Url")
+    method: HttpMethod = Field("GET", alias="Method")
+    headers: dict[HeaderName, HeaderValue] = Field(
+        default_factory=dict, alias="Headers", max_length=50
+    )
+    body: Annotated[JsonValue, BeforeValidator(_decode_json_text)] = Field(None, alias="Body")
+    secret_arn: Annotated[str, AfterValidator(_check_secret_arn)] | None = Field(
+        None, alias="SecretArn"
+    )
+    timeout_seconds: Annotated[int, _between(1, 900, unit=" seconds")] = Field(
+        30, alias="TimeoutSeconds"
+    )
+    expected_status: Annotated[list[StatusCode], BeforeValidator(_one_or_many)] = Field(
+        default_factory=lambda: list(range(200, 300)), alias="ExpectedStatus", min_length=1
+    )
+    # Seed APIs answer 200 with {"success": false, ...} on failure; this names that flag.
+    success_field: Annotated[str, AfterValidator(_check_success_field)] | None = Field(
+        None, alias="SuccessField"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _safe_url(cls, url: str, info: ValidationInfo) -> str:
+        refusal = url_refusal(
+            url,
+            allow_insecure_http=info.data.get("allow_insecure_http", False),
+            allow_private_network=info.data.get("allow_private_network", False),
+        )
+        if refusal:
+            raise _invalid(refusal)
+        return url
+
+    @field_validator("body")
+    @classmethod
+    def _body_needs_method(cls, body: JsonValue, info: ValidationInfo) -> JsonValue:
+        method = info.data.get("method")
+        if body is not None and method is not None and method not in _METHODS_WITH_BODY:
+            raise _invalid(f"only POST, PUT and PATCH send a body; Method is {method}")
+        return body
+
+
+class TaskDefinition(_Properties):
+    """One scheduled task, as declared by a ``Custom::ScheduledTask`` resource."""
+
+    # CloudFormation sends these with every custom resource; they say nothing about the task.
+    service_token: str | None = Field(None, alias="ServiceToken", exclude=True)
+    service_timeout: Annotated[int, _between(1, 3600, unit=" seconds")] | None = Field(
+        None, alias="ServiceTimeout", exclude=True
+    )
+
+    name: Annotated[str, AfterValidator(_check_task_id)] = Field(alias="Name")
+    description: str = Field("", alias="Description", max_length=512)
+    enabled: bool = Field(True, alias="Enabled")
+    # Timezone precedes Schedule: the schedule is checked in it.
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = Field("UTC", alias="Timezone")
+    schedule: str = Field(alias="Schedule")
+    # None means the target's own timeout (the function's Timeout, or Http.TimeoutSeconds).
+    timeout_seconds: (
+        Annotated[int, _between(1, 900, unit=" seconds", why="Lambda's limit")] | None
+    ) = Field(None, alias="TimeoutSeconds")
+    function: Annotated[str, AfterValidator(_check_function)] | None = Field(None, alias="Function")
+    http: HttpTarget | None = Field(None, alias="Http")
+    payload: Annotated[
+        dict[str, JsonValue],
+        BeforeValidator(_decode_payload),
+        AfterValidator(_within_payload_limit),
+    ] = Field(default_factory=dict, alias="Payload")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy, alias="Retry")
+    overlap: OverlapPolicy = Field("skip", alias="Overlap")
+    catchup: Annotated[CatchupPolicy, BeforeValidator(_shorthand("Policy"))] = Field(
+        default_factory=CatchupPolicy, alias="Catchup"
+    )
+    alerts: AlertPolicy = Field(default_factory=AlertPolicy, alias="Alerts")
+    tags: dict[TagKey, TagValue] = Field(default_factory=dict, alias="Tags", max_length=50)
+
+    @property
+    def task_id(self) -> str:
+        return self.name
+
+    def compiled_schedule(self) -> Schedule:
+        """The schedule engine's view of Schedule in Timezone (both already validated)."""
+        return parse_schedule(self.schedule, self.timezone)
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, expression: str, info: ValidationInfo) -> str:
+        # An invalid Timezone is reported on its own; the expression is still checked, in UTC.
+        try:
+            parse_schedule(expression, info.data.get("timezone", "UTC"))
+        except ScheduleError as exc:
+            raise _invalid(str(exc)) from None
+        return expression
+
+    @model_validator(mode="after")
+    def _one_target_within_deadline(self) -> Self:
+        problems: list[InitErrorDetails] = []
+        target_problem = _target_problem(function=self.function, http=self.http)
+        if target_problem:
+            problems.append(_line_error(("Function",), self.function, target_problem))
+        deadline = self.timeout_seconds
+        request_timeout = self.http.timeout_seconds if self.http is not None else None
+        if deadline is not None and request_timeout is not None and request_timeout > deadline:
+            problems.append(
+                _line_error(
+                    ("Http", "TimeoutSeconds"),
+                    request_timeout,
+                    f"must not exceed the task's TimeoutSeconds ({deadline}), "
+                    f"got {request_timeout}: the run would be stopped first",
+                )
+            )
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
+        return self
+
+
+def _target_problem(*, function: object, http: object) -> str | None:
+    if function is not None and http is not None:
+        return "set either Function or Http, not both"
+    if function is None and http is None:
+        return "required: set Function (a Lambda function of this stack) or Http (a URL to call)"
+    return None
+
+
+def _line_error(loc: tuple[str, ...], value: object, reason: str) -> InitErrorDetails:
+    return {"type": _invalid(reason), "loc": loc, "input": value}
+
+
+def parse_task_definition(logical_id: str, properties: Mapping[str, Any]) -> TaskDefinition:
+    """Validate the properties of one ``Custom::ScheduledTask`` resource.
+
+    ``properties`` are CloudFormation property names and values, as the registry receives them
+    (scalars may be strings). ``Name`` defaults to ``logical_id``. Raises
+    :class:`InvalidTaskDefinition` carrying every problem of the resource.
+    """
+    if not isinstance(properties, Mapping):
+        raise InvalidTaskDefinition(
+            [Problem(logical_id, "", f"properties must be a mapping, got {_describe(properties)}")]
+        )
+    data = dict(properties)
+    named_after_resource = "Name" not in data
+    if named_after_resource:
+        data["Name"] = logical_id
+    try:
+        # By alias only: CloudFormation property names are PascalCase, and a lower-case
+        # `timezone` in a template is a typo to report, not a second spelling to accept.
+        return TaskDefinition.model_validate(data, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        problems = problems_from_validation_error(logical_id, exc)
+    # The model checks its target only once every field is valid (pydantic runs model-level
+    # checks last); checking the raw properties too reports a missing or doubled target along
+    # with the other problems, rather than on the next deploy.
+    target_problem = _target_problem(function=data.get("Function"), http=data.get("Http"))
+    if target_problem:
+        problems.append(Problem(logical_id, "Function", target_problem))
+    if named_after_resource:
+        problems = [
+            Problem(
+                p.logical_id,
+                p.field_path,
+                f"defaults to the logical id, which {p.reason}; set Name",
+            )
+            if p.field_path == "Name"
+            else p
+            for p in problems
+        ]
+    raise InvalidTaskDefinition(problems)
+
+
+def problems_from_validation_error(logical_id: str, error: ValidationError) -> list[Problem]:
+    """Turn pydantic's errors on a TaskDefinition into ``<LogicalId>.<Field>: <reason>`` lines."""
+    problems = []
+    for detail in error.errors(include_url=False):
+        loc = _aliased(part for part in detail["loc"] if part != "[key]")
+        if detail["type"] == "extra_forbidden":
+            loc = (*loc[:-1], detail["loc"][-1])  # an unknown name stays as it was written
+        problems.append(Problem(logical_id, _field_path(loc), _reason(detail, loc)))
+    return sorted(set(problems))
+
+
+def _field_path(loc: Sequence[str | int]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path
+
+
+def _reason(detail: ErrorDetails, loc: Sequence[str | int]) -> str:
+    kind, got, ctx = detail["type"], detail["input"], detail.get("ctx", {})
+    match kind:
+        case "missing":
+            return "required"
+        case "extra_forbidden":
+            return _unknown_field_reason(str(loc[-1]), _known_fields(loc[:-1]))
+        case "bool_parsing" | "bool_type":
+            return f"must be true or false, got {_describe(got)}"
+        case "int_parsing" | "int_type" | "int_from_float":
+            return f"must be a whole number, got {_describe(got)}"
+        case "float_parsing" | "float_type" | "finite_number":
+            return f"must be a number, got {_describe(got)}"
+        case "string_type":
+            return f"must be a string, got {_describe(got)}"
+        case "dict_type" | "model_type" | "model_attributes_type":
+            return f"must be a mapping, got {_describe(got)}"
+        case "list_type":
+            return f"must be a list, got {_describe(got)}"
+        case "literal_error":
+            return f"must be one of {ctx['expected']}, got {_describe(got)}"
+        case "string_too_short":
+            return "must not be empty"
+        case "string_too_long":
+            return f"must be at most {ctx['max_length']} characters, got {len(got)}"
+        case "too_long":
+            return f"must have at most {ctx['max_length']} entries, got {len(got)}"
+        case "too_short":
+            return f"must have at least {ctx['min_length']} entry"
+        case _:
+            return detail["msg"]
+
+
+def _aliased(loc: Iterable[str | int]) -> tuple[str | int, ...]:
+    """Spell a location with property names (pydantic uses attribute names for defaults)."""
+    model: type[BaseModel] | None = TaskDefinition
+    path: list[str | int] = []
+    for part in loc:
+        field = _field_named(model, part) if model is not None else None
+        if field is None:
+            model = None
+            path.append(part)
+        else:
+            model = _model_in(field.annotation)
+            path.append(field.alias or part)
+    return tuple(path)
+
+
+def _field_named(model: type[BaseModel], part: str | int) -> FieldInfo | None:
+    fields = model.model_fields
+    if isinstance(part, int):
+        return None
+    return fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
+
+
+def _known_fields(loc: Sequence[str | int]) -> list[str]:
+    """The property names accepted at a location, for did-you-mean suggestions."""
+    model: type[BaseModel] | None = TaskDefinition
+    for part in loc:
+        field = _field_named(model, part) if model is not None else None
+        model = _model_in(field.annotation) if field is not None else None
+    if model is None:
+        return []
+    return [field.alias for field in model.model_fields.values() if field.alias]
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def _unknown_field_reason(name: str, known: list[str]) -> str:
+    same_but_case = {field.lower(): field for field in known}.get(name.lower())
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    guess = same_but_case or (close[0] if close else None)
+    if guess:
+        return f"unknown field; did you mean '{guess}'?"
+    if known:
+        return f"unknown field; expected one of {', '.join(sorted(known))}"
+    return "unknown field"

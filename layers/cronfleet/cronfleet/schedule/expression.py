@@ -1,0 +1,266 @@
+"""Parsing schedule expressions and answering "when does this run?".
+
+Four syntaxes are accepted, all at one-minute resolution:
+
+- Unix 5-field cron, ``0 9 * * 1-5`` (as in crontab files and vercel.json);
+- AWS ``cron(minute hour day-of-month month day-of-week year)``, day-of-week 1-7 = SUN-SAT;
+- ``rate(N minutes|hours|days)``, an elapsed-time interval;
+- ``at(yyyy-mm-ddThh:mm:ss)``, one run at a local time.
+
+Every run time is an aware UTC ``datetime`` on a whole minute.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from functools import cached_property, lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from cronfleet.schedule import timeline
+from cronfleet.schedule.calendar import SEARCH_HORIZON_YEARS, WallCalendar
+from cronfleet.schedule.errors import ScheduleError
+from cronfleet.schedule.fields import CronSpec, parse_aws_cron, parse_unix_cron
+
+_RATE = re.compile(r"^rate\(\s*(?P<value>[^\s)]+)\s+(?P<unit>[A-Za-z]+)\s*\)$")
+_AT = re.compile(r"^at\((?P<when>[^)]*)\)$")
+_AT_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
+_WRAPPED = re.compile(r"^(?P<kind>[A-Za-z]+)\((?P<body>.*)\)$", re.DOTALL)
+_RATE_UNITS = {"minute": 60, "hour": 3600, "day": 86400}
+_SUB_MINUTE_UNITS = {"second", "seconds", "millisecond", "milliseconds"}
+
+
+def load_timezone(name: str) -> ZoneInfo:
+    """Resolve an IANA timezone name, with a clear error for anything else."""
+    if not isinstance(name, str) or not name.strip():
+        raise ScheduleError("timezone is empty; use an IANA name such as 'Europe/London'")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        hint = _closest_timezone(name)
+        suggestion = f"; did you mean '{hint}'?" if hint else ""
+        raise ScheduleError(
+            f"unknown timezone '{name}': use an IANA name such as 'Europe/London'{suggestion}"
+        ) from exc
+
+
+def _closest_timezone(name: str) -> str | None:
+    import difflib  # only on the error path
+
+    matches = difflib.get_close_matches(name, available_timezones(), n=1, cutoff=0.75)
+    return matches[0] if matches else None
+
+
+class Schedule(ABC):
+    """A parsed schedule in one timezone."""
+
+    kind: str
+
+    def __init__(self, expression: str, zone: ZoneInfo) -> None:
+        self.expression = expression
+        self.timezone = zone
+
+    @abstractmethod
+    def next_run(self, after: datetime) -> datetime | None:
+        """The first run strictly after ``after`` (aware), or None if there is none."""
+
+    @property
+    def is_one_time(self) -> bool:
+        return False
+
+    def iter_runs(self, after: datetime) -> Iterator[datetime]:
+        current = self.next_run(_require_aware(after))
+        while current is not None:
+            yield current
+            current = self.next_run(current)
+
+    def next_runs(self, after: datetime, count: int) -> list[datetime]:
+        """The next ``count`` runs strictly after ``after`` (fewer if the schedule ends)."""
+        runs: list[datetime] = []
+        for run in self.iter_runs(after):
+            if len(runs) == count:
+                break
+            runs.append(run)
+        return runs
+
+    def runs_between(
+        self, start: datetime, end: datetime, limit: int | None = None
+    ) -> list[datetime]:
+        """Every run in the interval ``(start, end]``, at most ``limit`` of them."""
+        end = _require_aware(end)
+        runs: list[datetime] = []
+        for run in self.iter_runs(start):
+            if run > end or (limit is not None and len(runs) == limit):
+                break
+            runs.append(run)
+        return runs
+
+    def describe(self) -> str:
+        from cronfleet.schedule.describe import describe  # cron-descriptor loads lazily
+
+        return describe(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.expression!r}, {self.timezone.key!r})"
+
+
+class CronSchedule(Schedule):
+    kind = "cron"
+
+    def __init__(self, expression: str, zone: ZoneInfo, spec: CronSpec, *, aws: bool) -> None:
+        super().__init__(expression, zone)
+        self.spec = spec
+        self.is_aws = aws
+        self.kind = "aws-cron" if aws else "cron"
+        self._calendar = WallCalendar(spec)
+
+    def next_run(self, after: datetime) -> datetime | None:
+        return timeline.next_instant(
+            self.timezone,
+            _require_aware(after),
+            self._calendar.next_after,
+            fixed_time=self.spec.fixed_time,
+        )
+
+    def matches_wall_time(self, wall: datetime) -> bool:
+        return self._calendar.matches(wall)
+
+
+class RateSchedule(Schedule):
+    """Every N minutes, hours or days of elapsed time.
+
+    Slots are aligned to whole multiples of the interval since the Unix epoch, in UTC, so that
+    every dispatcher computes the same slots without any stored anchor. Timezones and DST do
+    not affect a rate: it measures elapsed time.
+    """
+
+    kind = "rate"
+
+    def __init__(self, expression: str, zone: ZoneInfo, interval: timedelta) -> None:
+        super().__init__(expression, zone)
+        self.interval = interval
+
+    def next_run(self, after: datetime) -> datetime | None:
+        seconds = int(self.interval.total_seconds())
+        timestamp = int(_require_aware(after).timestamp() // seconds) * seconds + seconds
+        return datetime.fromtimestamp(timestamp, UTC)
+
+
+class AtSchedule(Schedule):
+    """One run at a local wall-clock time.
+
+    A time in a spring-forward gap runs at the first instant after the gap; a time in a
+    repeated fall-back hour runs at its first occurrence: the fixed-time rules of cron.
+    """
+
+    kind = "at"
+
+    def __init__(self, expression: str, zone: ZoneInfo, wall: datetime) -> None:
+        super().__init__(expression, zone)
+        self.wall = wall
+
+    @property
+    def is_one_time(self) -> bool:
+        return True
+
+    @cached_property
+    def run_at(self) -> datetime:
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        run = timeline.next_instant(self.timezone, epoch, self._next_wall, fixed_time=True)
+        assert run is not None  # the wall time lies after the epoch
+        return run
+
+    def _next_wall(self, wall: datetime) -> datetime | None:
+        return self.wall if self.wall > wall else None
+
+    def next_run(self, after: datetime) -> datetime | None:
+        return self.run_at if self.run_at > _require_aware(after) else None
+
+
+def _require_aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{moment.isoformat()} has no timezone; pass an aware datetime")
+    return moment
+
+
+def parse_schedule(expression: str, timezone: str | ZoneInfo = "UTC") -> Schedule:
+    """Parse any supported expression. Raises :class:`ScheduleError` with a clear reason.
+
+    Schedules are immutable, so parses are cached: a dispatcher sees the same few expressions
+    on every tick.
+    """
+    if isinstance(timezone, ZoneInfo):
+        return _parse_cached(expression, timezone.key)
+    return _parse_cached(expression, timezone)
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(expression: str, timezone: str) -> Schedule:
+    return _parse(expression, load_timezone(timezone))
+
+
+def _parse(expression: str, zone: ZoneInfo) -> Schedule:
+    if not isinstance(expression, str) or not expression.strip():
+        raise ScheduleError("schedule is empty")
+    text = expression.strip()
+    wrapped = _WRAPPED.match(text)
+    if wrapped is None:
+        schedule: Schedule = _cron(text, zone, parse_unix_cron(text), aws=False)
+    else:
+        kind, body = wrapped["kind"].lower(), wrapped["body"].strip()
+        if kind == "cron":
+            schedule = _cron(text, zone, parse_aws_cron(body), aws=True)
+        elif kind == "rate":
+            schedule = RateSchedule(text, zone, _parse_rate(text))
+        elif kind == "at":
+            schedule = AtSchedule(text, zone, _parse_at(text))
+        else:
+            raise ScheduleError(
+                f"'{wrapped['kind']}(...)' is not a schedule; use cron(...), rate(...), at(...)"
+                " or a 5-field cron expression"
+            )
+    return schedule
+
+
+def _cron(text: str, zone: ZoneInfo, spec: CronSpec, *, aws: bool) -> CronSchedule:
+    schedule = CronSchedule(text, zone, spec, aws=aws)
+    # An expression such as '0 0 30 2 *' parses but never runs: say so now, not never. The
+    # search starts at a fixed instant so that validity does not depend on today's date.
+    first_year = min(spec.years) if spec.years else 2000
+    if schedule.next_run(datetime(first_year - 1, 12, 30, tzinfo=UTC)) is None:
+        within = f"within {SEARCH_HORIZON_YEARS} years" if spec.years is None else "in its years"
+        raise ScheduleError(f"'{text}' matches no date {within}")
+    return schedule
+
+
+def _parse_rate(text: str) -> timedelta:
+    match = _RATE.match(text)
+    if match is None:
+        raise ScheduleError(f"'{text}' is not a rate; write rate(N minutes|hours|days)")
+    value_text, unit = match["value"], match["unit"].lower()
+    if unit in _SUB_MINUTE_UNITS:
+        raise ScheduleError(f"'{text}': resolution is one minute; use minutes, hours or days")
+    singular = unit.removesuffix("s")
+    if singular not in _RATE_UNITS:
+        raise ScheduleError(f"'{text}': unit '{unit}' must be minutes, hours or days")
+    if not value_text.isdigit() or int(value_text) < 1:
+        raise ScheduleError(f"'{text}': '{value_text}' must be a whole number of 1 or more")
+    return timedelta(seconds=int(value_text) * _RATE_UNITS[singular])
+
+
+def _parse_at(text: str) -> datetime:
+    match = _AT.match(text)
+    when = match["when"].strip() if match else ""
+    if not _AT_FORMAT.match(when):
+        raise ScheduleError(f"'{text}' is not a one-time schedule; write at(yyyy-mm-ddThh:mm:ss)")
+    try:
+        wall = datetime.fromisoformat(when)
+    except ValueError as exc:
+        raise ScheduleError(f"'{text}': {exc}") from exc
+    if wall.second:
+        raise ScheduleError(f"'{text}': resolution is one minute; seconds must be 00")
+    if not 1970 <= wall.year <= 2199:
+        raise ScheduleError(f"'{text}': year {wall.year} is out of range 1970-2199")
+    return wall

@@ -1,0 +1,317 @@
+"""The grammar of cron fields, for Unix 5-field cron and AWS ``cron(...)``.
+
+Parsing turns an expression into a :class:`CronSpec`: plain sets of allowed values plus the
+few day rules that sets cannot express (``L``, ``W``, ``#``). Every rejection says which field
+is wrong and why, because these messages end up in a failed ``sam deploy``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from cronfleet.schedule.errors import ScheduleError
+
+
+class Dialect(Enum):
+    UNIX = "unix"
+    AWS = "aws"
+
+
+MONTH_NAMES = {
+    name: number
+    for number, name in enumerate(
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1
+    )
+}
+_WEEKDAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+# Unix counts SUN=0 (and accepts 7 for Sunday too); AWS counts SUN=1 .. SAT=7.
+UNIX_WEEKDAY_NAMES = {name: number for number, name in enumerate(_WEEKDAY_NAMES)}
+AWS_WEEKDAY_NAMES = {name: number for number, name in enumerate(_WEEKDAY_NAMES, 1)}
+
+
+@dataclass(frozen=True)
+class DaysOfMonth:
+    values: frozenset[int] = frozenset()
+    last_day: bool = False  # L
+    last_weekday: bool = False  # LW
+    nearest_weekday: frozenset[int] = frozenset()  # nW
+    is_star: bool = False  # '*', '*/n' or '?': Vixie's DOM_STAR
+
+
+@dataclass(frozen=True)
+class DaysOfWeek:
+    """Weekdays counted Monday=0 .. Sunday=6, as ``date.weekday()`` does."""
+
+    values: frozenset[int] = frozenset()
+    nth: frozenset[tuple[int, int]] = frozenset()  # (weekday, n): the nth such day, 'd#n'
+    last: frozenset[int] = frozenset()  # the last such weekday of the month, 'dL'
+    is_star: bool = False
+
+
+@dataclass(frozen=True)
+class CronSpec:
+    """A parsed cron expression, independent of its dialect."""
+
+    minutes: tuple[int, ...]
+    hours: tuple[int, ...]
+    days_of_month: DaysOfMonth
+    months: tuple[int, ...]
+    days_of_week: DaysOfWeek
+    years: tuple[int, ...] | None = None
+    # Vixie cron treats a job as "wildcard" when its minute or hour field starts with '*'.
+    # Wildcard jobs follow elapsed time across DST changes; fixed-time jobs run once.
+    fixed_time: bool = True
+    # Vixie's rule: when both day fields are restricted, a day matches if either matches.
+    days_match_either: bool = False
+    fields_text: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class _FieldRange:
+    name: str
+    low: int
+    high: int
+    names: Mapping[str, int]
+    wraps: bool = False  # AWS accepts ranges such as 22-2 that wrap past the maximum
+
+
+MINUTE = _FieldRange("minute", 0, 59, {})
+HOUR = _FieldRange("hour", 0, 23, {})
+DAY_OF_MONTH = _FieldRange("day-of-month", 1, 31, {})
+MONTH = _FieldRange("month", 1, 12, MONTH_NAMES)
+UNIX_DAY_OF_WEEK = _FieldRange("day-of-week", 0, 7, UNIX_WEEKDAY_NAMES)
+AWS_DAY_OF_WEEK = _FieldRange("day-of-week", 1, 7, AWS_WEEKDAY_NAMES)
+YEAR = _FieldRange("year", 1970, 2199, {})
+
+_NTH_WEEKDAY = re.compile(r"^(?P<day>[A-Za-z]+|\d+)#(?P<n>\d+)$")
+_LAST_WEEKDAY = re.compile(r"^(?P<day>[A-Za-z]+|\d+)L$", re.IGNORECASE)
+_NEAREST_WEEKDAY = re.compile(r"^(?P<day>\d+)W$", re.IGNORECASE)
+
+
+def _fail(spec: _FieldRange, text: str, reason: str) -> ScheduleError:
+    return ScheduleError(f"{spec.name} field '{text}': {reason}")
+
+
+def _value(spec: _FieldRange, token: str, text: str) -> int:
+    if token.isdigit():
+        number = int(token)
+    elif token.upper() in spec.names:
+        return spec.names[token.upper()]
+    elif spec.names:
+        names = ", ".join(spec.names)
+        raise _fail(spec, text, f"'{token}' is not a number or one of {names}")
+    else:
+        raise _fail(spec, text, f"'{token}' is not a number")
+    if not spec.low <= number <= spec.high:
+        raise _fail(spec, text, f"{number} is out of range {spec.low}-{spec.high}")
+    return number
+
+
+def _range_values(spec: _FieldRange, start: int, end: int, step: int, text: str) -> list[int]:
+    if start <= end:
+        return list(range(start, end + 1, step))
+    if not spec.wraps:
+        raise _fail(spec, text, f"range {start}-{end} runs backwards; write it low-high")
+    wrapped = list(range(start, spec.high + 1)) + list(range(spec.low, end + 1))
+    return wrapped[::step]
+
+
+def _item_values(spec: _FieldRange, item: str, text: str, *, allow_step: bool) -> list[int]:
+    base, slash, step_text = item.partition("/")
+    step = 1
+    if slash:
+        if not allow_step:
+            raise _fail(spec, text, "'/' increments are not allowed in this field")
+        if not step_text.isdigit() or int(step_text) == 0:
+            raise _fail(spec, text, f"increment '{step_text}' must be a whole number of 1 or more")
+        step = int(step_text)
+    if base == "*":
+        return list(range(spec.low, spec.high + 1, step))
+    start_text, dash, end_text = base.partition("-")
+    if not start_text:
+        raise _fail(spec, text, f"'{item}' has no value before '-'")
+    start = _value(spec, start_text, text)
+    if dash:
+        if not end_text:
+            raise _fail(spec, text, f"range '{base}' has no end")
+        return _range_values(spec, start, _value(spec, end_text, text), step, text)
+    # AWS and Quartz read 'a/n' as "from a, every n"; Vixie cron rejects it, croniter accepts it.
+    return list(range(start, spec.high + 1, step)) if slash else [start]
+
+
+def _items(spec: _FieldRange, text: str) -> list[str]:
+    if not text:
+        raise _fail(spec, text, "is empty")
+    items = text.split(",")
+    if any(not item for item in items):
+        raise _fail(spec, text, "has an empty list item")
+    return items
+
+
+def parse_values(spec: _FieldRange, text: str, *, allow_step: bool = True) -> tuple[int, ...]:
+    """Parse a plain numeric field (minute, hour, month, year) into its sorted values."""
+    values: set[int] = set()
+    for item in _items(spec, text):
+        values.update(_item_values(spec, item, text, allow_step=allow_step))
+    return tuple(sorted(values))
+
+
+def parse_days_of_month(text: str, dialect: Dialect) -> DaysOfMonth:
+    spec = _with_wrap(DAY_OF_MONTH, dialect)
+    if text == "?":
+        return DaysOfMonth(values=frozenset(range(1, 32)), is_star=True)
+    values: set[int] = set()
+    last_day = last_weekday = False
+    nearest: set[int] = set()
+    for item in _items(spec, text):
+        upper = item.upper()
+        if upper == "L":
+            last_day = True
+        elif upper == "LW":
+            last_weekday = True
+        elif match := _NEAREST_WEEKDAY.match(item):
+            nearest.add(_value(spec, match["day"], text))
+        elif "?" in item:
+            raise _fail(spec, text, "'?' must stand alone in the field")
+        elif "#" in item or upper.endswith("L"):
+            raise _fail(spec, text, f"'{item}' belongs in the day-of-week field")
+        else:
+            values.update(_item_values(spec, item, text, allow_step=True))
+    return DaysOfMonth(
+        values=frozenset(values),
+        last_day=last_day,
+        last_weekday=last_weekday,
+        nearest_weekday=frozenset(nearest),
+        is_star=text.startswith("*"),
+    )
+
+
+def parse_days_of_week(text: str, dialect: Dialect) -> DaysOfWeek:
+    spec = _with_wrap(AWS_DAY_OF_WEEK if dialect is Dialect.AWS else UNIX_DAY_OF_WEEK, dialect)
+    if text == "?":
+        return DaysOfWeek(values=frozenset(range(7)), is_star=True)
+    values: set[int] = set()
+    nth: set[tuple[int, int]] = set()
+    last: set[int] = set()
+    for item in _items(spec, text):
+        if item.upper() == "L":
+            if dialect is Dialect.UNIX:
+                raise _fail(spec, text, "'L' alone is AWS syntax for Saturday; write 6 or SAT")
+            values.add(_to_weekday(7, dialect))  # AWS: the last day of the week, Saturday
+        elif match := _NTH_WEEKDAY.match(item):
+            n = int(match["n"])
+            if not 1 <= n <= 5:
+                raise _fail(spec, text, f"'#{n}' must be between #1 and #5")
+            nth.add((_to_weekday(_value(spec, match["day"], text), dialect), n))
+        elif match := _LAST_WEEKDAY.match(item):
+            last.add(_to_weekday(_value(spec, match["day"], text), dialect))
+        elif "?" in item:
+            raise _fail(spec, text, "'?' must stand alone in the field")
+        elif item.upper().endswith("W"):
+            raise _fail(spec, text, f"'{item}': 'W' belongs in the day-of-month field")
+        else:
+            allow_step = dialect is Dialect.UNIX  # AWS documents no '/' for day-of-week
+            for number in _item_values(spec, item, text, allow_step=allow_step):
+                values.add(_to_weekday(number, dialect))
+    return DaysOfWeek(
+        values=frozenset(values),
+        nth=frozenset(nth),
+        last=frozenset(last),
+        is_star=text.startswith("*"),
+    )
+
+
+def _to_weekday(number: int, dialect: Dialect) -> int:
+    """Convert a cron day-of-week number to ``date.weekday()`` (Monday=0 .. Sunday=6)."""
+    sunday_zero = number - 1 if dialect is Dialect.AWS else number % 7
+    return (sunday_zero - 1) % 7
+
+
+def _with_wrap(spec: _FieldRange, dialect: Dialect) -> _FieldRange:
+    if dialect is not Dialect.AWS:
+        return spec
+    return _FieldRange(spec.name, spec.low, spec.high, spec.names, wraps=True)
+
+
+_UNIX_FIELDS = "minute hour day-of-month month day-of-week"
+_AWS_FIELDS = "minute hour day-of-month month day-of-week year"
+
+_NICKNAMES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
+def parse_unix_cron(expression: str) -> CronSpec:
+    text = _NICKNAMES.get(expression.strip().lower(), expression)
+    if text.strip().startswith("@"):
+        nicknames = ", ".join(_NICKNAMES)
+        raise ScheduleError(f"'{expression.strip()}' is not supported; use one of {nicknames}")
+    parts = text.split()
+    if len(parts) != 5:
+        hint = ""
+        if len(parts) == 6:
+            hint = (
+                "; a seconds field is not supported (resolution is one minute), and AWS syntax"
+                " with a year field is written cron(minute hour day-of-month month"
+                " day-of-week year)"
+            )
+        raise ScheduleError(
+            f"a cron expression has 5 fields ({_UNIX_FIELDS}), got {len(parts)}{hint}"
+        )
+    minute, hour, dom, month, dow = parts
+    days_of_month = parse_days_of_month(dom, Dialect.UNIX)
+    days_of_week = parse_days_of_week(dow, Dialect.UNIX)
+    return CronSpec(
+        minutes=parse_values(MINUTE, minute),
+        hours=parse_values(HOUR, hour),
+        days_of_month=days_of_month,
+        months=parse_values(MONTH, month),
+        days_of_week=days_of_week,
+        fixed_time=not (minute.startswith("*") or hour.startswith("*")),
+        days_match_either=not (days_of_month.is_star or days_of_week.is_star),
+        fields_text=tuple(parts),
+    )
+
+
+def parse_aws_cron(fields_text: str) -> CronSpec:
+    parts = fields_text.split()
+    if len(parts) != 6:
+        raise ScheduleError(
+            f"cron(...) has 6 fields ({_AWS_FIELDS}), got {len(parts)}"
+            + (
+                "; a seconds field is not supported (resolution is one minute)"
+                if len(parts) == 7
+                else ""
+            )
+        )
+    minute, hour, dom, month, dow, year = parts
+    if dom == "?" and dow == "?":
+        raise ScheduleError("day-of-month and day-of-week cannot both be '?'; use '*' in one")
+    if dom != "?" and dow != "?":
+        both = "'*' in both day fields" if dom == dow == "*" else "both day fields set"
+        raise ScheduleError(
+            f"day-of-month '{dom}' and day-of-week '{dow}': {both}; AWS cron needs '?' in"
+            " one of them"
+        )
+    aws_minute, aws_hour, aws_month = (_with_wrap(s, Dialect.AWS) for s in (MINUTE, HOUR, MONTH))
+    return CronSpec(
+        minutes=parse_values(aws_minute, minute),
+        hours=parse_values(aws_hour, hour),
+        days_of_month=parse_days_of_month(dom, Dialect.AWS),
+        months=parse_values(aws_month, month),
+        days_of_week=parse_days_of_week(dow, Dialect.AWS),
+        years=None if year == "*" else parse_values(YEAR, year),
+        fixed_time=not (minute.startswith("*") or hour.startswith("*")),
+        # One day field is always '?', so the other one alone decides.
+        days_match_either=False,
+        fields_text=tuple(parts),
+    )

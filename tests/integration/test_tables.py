@@ -1,0 +1,256 @@
+"""The template's tables, created from its own schema, behave the way the design relies on.
+
+These run against DynamoDB Local, Amazon's engine, so a key schema or index mistake in
+template.yaml shows up here instead of in a deployed stack.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from tests.integration.conftest import Tables
+
+pytestmark = pytest.mark.integration
+
+DUE_INDEX = "due-index"
+INFLIGHT_INDEX = "inflight-index"
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _query_all(client: DynamoDBClient, **kwargs: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for page in client.get_paginator("query").paginate(**kwargs):
+        items.extend(page["Items"])
+    return items
+
+
+def _due_now(client: DynamoDBClient, table: str, shard: int, now: int) -> set[str]:
+    items = _query_all(
+        client,
+        TableName=table,
+        IndexName=DUE_INDEX,
+        KeyConditionExpression="due_shard = :shard AND due_at <= :now",
+        ExpressionAttributeValues={":shard": _n(shard), ":now": _n(now)},
+    )
+    return {item["task_id"]["S"] for item in items}
+
+
+def _shard_for(unique: str) -> int:
+    # Tests share the session's tables; a shard of their own keeps their queries apart.
+    return int(unique, 16) % 1_000_000_000
+
+
+def test_due_index_finds_only_schedulable_tasks_that_are_due(
+    dynamodb: DynamoDBClient, tables: Tables, unique: str
+) -> None:
+    # given: a paused task without index attributes, one due a minute ago, one due in an hour
+    now = int(time.time())
+    shard = _shard_for(unique)
+    paused, due, later = f"paused-{unique}", f"due-{unique}", f"later-{unique}"
+    dynamodb.put_item(TableName=tables.tasks, Item={"task_id": _s(paused)})
+    dynamodb.put_item(
+        TableName=tables.tasks,
+        Item={"task_id": _s(due), "due_shard": _n(shard), "due_at": _n(now - 60)},
+    )
+    dynamodb.put_item(
+        TableName=tables.tasks,
+        Item={"task_id": _s(later), "due_shard": _n(shard), "due_at": _n(now + 3600)},
+    )
+
+    # when: the dispatcher asks its shard what is due
+    found = _due_now(dynamodb, tables.tasks, shard, now)
+
+    # then: only the due task comes back
+    assert found == {due}
+
+
+def test_due_index_is_sparse(dynamodb: DynamoDBClient, tables: Tables, unique: str) -> None:
+    # given: a task that is due, and one that carries no due attributes
+    shard = _shard_for(unique)
+    indexed, unindexed = f"indexed-{unique}", f"unindexed-{unique}"
+    dynamodb.put_item(
+        TableName=tables.tasks,
+        Item={"task_id": _s(indexed), "due_shard": _n(shard), "due_at": _n(1)},
+    )
+    dynamodb.put_item(TableName=tables.tasks, Item={"task_id": _s(unindexed)})
+
+    # when: the whole index is read
+    index_ids = {
+        item["task_id"]["S"]
+        for page in dynamodb.get_paginator("scan").paginate(
+            TableName=tables.tasks, IndexName=DUE_INDEX
+        )
+        for item in page["Items"]
+    }
+
+    # then: the task without due attributes is not in it at all
+    assert indexed in index_ids
+    assert unindexed not in index_ids
+
+
+def test_pausing_a_task_removes_it_from_the_due_index(
+    dynamodb: DynamoDBClient, tables: Tables, unique: str
+) -> None:
+    # given: a due task
+    shard = _shard_for(unique)
+    task_id = f"task-{unique}"
+    dynamodb.put_item(
+        TableName=tables.tasks,
+        Item={"task_id": _s(task_id), "due_shard": _n(shard), "due_at": _n(100)},
+    )
+    assert _due_now(dynamodb, tables.tasks, shard, 200) == {task_id}
+
+    # when: it is paused by removing its due attributes
+    dynamodb.update_item(
+        TableName=tables.tasks,
+        Key={"task_id": _s(task_id)},
+        UpdateExpression="REMOVE due_shard, due_at",
+    )
+
+    # then: the dispatcher no longer sees it
+    assert _due_now(dynamodb, tables.tasks, shard, 200) == set()
+
+
+def test_conditional_put_refuses_a_second_task_with_the_same_id(
+    dynamodb: DynamoDBClient, tables: Tables, unique: str
+) -> None:
+    # given: a registered task
+    task_id = f"task-{unique}"
+    dynamodb.put_item(
+        TableName=tables.tasks,
+        Item={"task_id": _s(task_id), "schedule": _s("rate(1 hour)")},
+        ConditionExpression="attribute_not_exists(task_id)",
+    )
+
+    # when: the same id is registered again under the same condition
+    with pytest.raises(ClientError) as refused:
+        dynamodb.put_item(
+            TableName=tables.tasks,
+            Item={"task_id": _s(task_id), "schedule": _s("rate(5 minutes)")},
+            ConditionExpression="attribute_not_exists(task_id)",
+        )
+
+    # then: it is refused and the first definition is untouched
+    assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    item = dynamodb.get_item(TableName=tables.tasks, Key={"task_id": _s(task_id)})["Item"]
+    assert item["schedule"] == _s("rate(1 hour)")
+
+
+def test_a_slot_can_be_claimed_only_once(
+    dynamodb: DynamoDBClient, tables: Tables, unique: str
+) -> None:
+    # given: one dispatcher claimed the 09:00 slot of a task
+    key = {"task_id": _s(f"task-{unique}"), "slot": _s("2025-01-06T09:00:00Z")}
+    claim = "attribute_not_exists(task_id) AND attribute_not_exists(slot)"
+    dynamodb.put_item(
+        TableName=tables.executions,
+        Item={**key, "status": _s("PENDING")},
+        ConditionExpression=claim,
+    )
+
+    # when: a second dispatcher (or the same tick delivered twice) claims it too
+    with pytest.raises(ClientError) as refused:
+        dynamodb.put_item(
+            TableName=tables.executions,
+            Item={**key, "status": _s("PENDING")},
+            ConditionExpression=claim,
+        )
+
+    # then: the second claim loses, so the slot runs once
+    assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def test_inflight_index_holds_only_pending_and_running_executions(
+    dynamodb: DynamoDBClient, tables: Tables, unique: str
+) -> None:
+    # given: a running execution past its deadline, and one that already succeeded
+    now = int(time.time())
+    shard = _shard_for(unique)
+    task_id = f"task-{unique}"
+    running = {"task_id": _s(task_id), "slot": _s("2025-01-06T09:00:00Z")}
+    finished = {"task_id": _s(task_id), "slot": _s("2025-01-06T08:00:00Z")}
+    dynamodb.put_item(
+        TableName=tables.executions,
+        Item={
+            **running,
+            "status": _s("RUNNING"),
+            "inflight_shard": _n(shard),
+            "deadline_at": _n(now - 5),
+        },
+    )
+    dynamodb.put_item(
+        TableName=tables.executions,
+        Item={
+            **finished,
+            "status": _s("RUNNING"),
+            "inflight_shard": _n(shard),
+            "deadline_at": _n(now - 3600),
+        },
+    )
+    dynamodb.update_item(
+        TableName=tables.executions,
+        Key=finished,
+        UpdateExpression="SET #status = :done REMOVE inflight_shard, deadline_at",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":done": _s("SUCCEEDED")},
+    )
+
+    # when: the watchdog looks for overdue in-flight runs, without a scan
+    overdue = _query_all(
+        dynamodb,
+        TableName=tables.executions,
+        IndexName=INFLIGHT_INDEX,
+        KeyConditionExpression="inflight_shard = :shard AND deadline_at <= :now",
+        ExpressionAttributeValues={":shard": _n(shard), ":now": _n(now)},
+    )
+
+    # then: only the running one is found; the finished one left the index
+    assert [(item["slot"]["S"], item["status"]["S"]) for item in overdue] == [
+        ("2025-01-06T09:00:00Z", "RUNNING")
+    ]
+
+
+def test_index_keys_must_have_the_template_types(
+    dynamodb: DynamoDBClient, tables: Tables, unique: str
+) -> None:
+    # when: next-run time is written as a string instead of epoch seconds
+    with pytest.raises(ClientError) as refused:
+        dynamodb.put_item(
+            TableName=tables.tasks,
+            Item={
+                "task_id": _s(f"task-{unique}"),
+                "due_shard": _n(0),
+                "due_at": _s("2025-01-06T09:00:00Z"),
+            },
+        )
+
+    # then: DynamoDB refuses it rather than silently leaving the task out of the index
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_execution_history_expires_through_ttl_on_expires_at(
+    dynamodb: DynamoDBClient, tables: Tables, template: dict[str, Any]
+) -> None:
+    # given: the TTL attribute the template declares
+    declared = template["Resources"]["ExecutionsTable"]["Properties"]["TimeToLiveSpecification"]
+
+    # when: the table built from the template is described
+    ttl = dynamodb.describe_time_to_live(TableName=tables.executions)["TimeToLiveDescription"]
+
+    # then: TTL is on, on expires_at
+    assert ttl["TimeToLiveStatus"] == "ENABLED"
+    assert ttl["AttributeName"] == declared["AttributeName"] == "expires_at"

@@ -1,0 +1,159 @@
+"""The cronfleet command, driven the way a person types it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cronfleet.cli import app
+
+runner = CliRunner()
+REPO = Path(__file__).resolve().parents[2]
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    ("expression", "timezone", "after", "expected_runs"),
+    [
+        (
+            "30 1 * * *",
+            "America/New_York",
+            "2026-10-31T12:00:00Z",
+            [
+                {"utc": "2026-11-01T05:30:00Z", "local": "2026-11-01T01:30:00-04:00"},
+                {"utc": "2026-11-02T06:30:00Z", "local": "2026-11-02T01:30:00-05:00"},
+            ],
+        ),
+        (
+            "cron(0 9 ? * 2#1 *)",
+            "Europe/London",
+            "2026-11-01T00:00:00Z",
+            [
+                {"utc": "2026-11-02T09:00:00Z", "local": "2026-11-02T09:00:00+00:00"},
+                {"utc": "2026-12-07T09:00:00Z", "local": "2026-12-07T09:00:00+00:00"},
+            ],
+        ),
+        (
+            "rate(90 minutes)",
+            "Asia/Kolkata",
+            "2026-11-01T00:00:00Z",
+            [
+                {"utc": "2026-11-01T01:30:00Z", "local": "2026-11-01T07:00:00+05:30"},
+                {"utc": "2026-11-01T03:00:00Z", "local": "2026-11-01T08:30:00+05:30"},
+            ],
+        ),
+        (
+            "at(2026-12-25T09:00:00)",
+            "Europe/Paris",
+            "2026-11-01T00:00:00Z",
+            [{"utc": "2026-12-25T08:00:00Z", "local": "2026-12-25T09:00:00+01:00"}],
+        ),
+    ],
+)
+def test_next_json_has_the_documented_shape_for_every_syntax(
+    expression: str, timezone: str, after: str, expected_runs: list[dict[str, str]]
+) -> None:
+    code, output = invoke(
+        "next", expression, "--tz", timezone, "--after", after, "-n", "2", "--json"
+    )
+    assert code == 0, output
+    report = json.loads(output)
+    assert list(report) == ["expression", "timezone", "description", "runs"]
+    assert report["expression"] == expression
+    assert report["timezone"] == timezone
+    assert report["description"]
+    assert report["runs"] == expected_runs
+
+
+def test_next_reads_an_after_without_offset_in_the_schedule_timezone() -> None:
+    code, output = invoke(
+        "next", "0 9 * * *", "--tz", "Asia/Tokyo", "--after", "2026-11-01T08:59", "--json"
+    )
+    assert code == 0
+    assert json.loads(output)["runs"][0]["local"] == "2026-11-01T09:00:00+09:00"
+
+
+def test_next_prints_a_readable_table() -> None:
+    code, output = invoke("next", "0 9 * * 1-5", "--tz", "Europe/London", "--after", "2026-10-23")
+    assert code == 0
+    assert "At 09:00, Monday through Friday (Europe/London)" in output
+    assert "2026-10-23T08:00:00Z" in output  # BST
+    assert "2026-10-26T09:00:00Z" in output  # GMT after the clocks went back
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["next", "0 25 * * *"], "hour field '25': 25 is out of range 0-23"),
+        (["next", "rate(10 seconds)"], "resolution is one minute"),
+        (["next", "0 9 * * *", "--tz", "Mars/Base"], "unknown timezone 'Mars/Base'"),
+        (["next", "0 9 * * *", "--after", "yesterday"], "'yesterday' is not an ISO-8601 time"),
+        (["next", "0 9 * * *", "-n", "0"], "-n"),
+        (["next", "0 9 * * *", "-n", "5000"], "-n"),
+        (["validate", "no-such-template.yaml"], "does not exist"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_argument(args: list[str], message: str) -> None:
+    code, output = invoke(*args)
+    assert code == 2
+    assert message in " ".join(output.split())  # rich may wrap the error box
+
+
+def test_validate_accepts_the_repository_template() -> None:
+    code, output = invoke("validate", str(REPO / "template.yaml"))
+    assert code == 0, output
+    assert "all valid" in output
+
+
+def test_validate_prints_one_line_per_problem_and_exits_1(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Registry:
+    Type: AWS::Serverless::Function
+    Properties: {Handler: app.handler, Runtime: python3.13, CodeUri: x/}
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties: {Handler: app.handler, Runtime: python3.13, CodeUri: x/, Timeout: 60}
+  Nightly:
+    Type: Custom::ScheduledTask
+    Properties:
+      ServiceToken: !GetAtt Registry.Arn
+      Schedule: "0 25 * * *"
+      Timezone: Europe/Londn
+      Function: !GetAtt Worker.Arn
+  Hourly:
+    Type: Custom::ScheduledTask
+    Properties:
+      ServiceToken: !GetAtt Registry.Arn
+      Schedule: rate(1 hour)
+      Function: !GetAtt Missing.Arn
+"""
+    )
+    code, output = invoke("validate", str(template))
+    assert code == 1
+    lines = output.strip().splitlines()
+    assert any(
+        line.startswith("Nightly.Timezone: unknown timezone 'Europe/Londn'") for line in lines
+    )
+    assert any(line.startswith("Hourly.Function:") and "Missing" in line for line in lines)
+    assert all("." in line.split(":")[0] for line in lines)
+
+
+def test_preview_lists_upcoming_runs_of_every_task() -> None:
+    code, output = invoke(
+        "preview", str(REPO / "template.yaml"), "--after", "2026-11-20T00:00:00Z", "--json"
+    )
+    assert code == 0, output
+    previews = {item["task"]: item for item in json.loads(output)}
+    assert previews["ExampleTask"]["runs"][0]["local"] == "2026-11-20T09:00:00+00:00"
+    assert previews["HourlyDigestTask"]["runs"][0]["utc"] == "2026-11-20T01:00:00Z"

@@ -1,0 +1,397 @@
+"""The registry Lambda, answering CloudFormation exactly as CloudFormation would read it.
+
+A local HTTP server on 127.0.0.1 stands in for the pre-signed S3 ResponseURL; each test
+asserts the body CloudFormation would receive. The events are the ones `sam local invoke` uses
+(events/registry_*.json), adjusted per case.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import logging
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+EVENTS = ROOT / "events"
+
+# The handler talks to the stand-in ResponseURL over loopback, and nowhere else.
+pytestmark = [pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]
+
+STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/cronfleet/5b1c2d3e-4f50-11ef"
+FUNCTION_ARN = (
+    "arn:aws:lambda:us-east-1:123456789012:function:cronfleet-ExampleTaskFunction-Pq7Rs3Uv8YzC"
+)
+# Used only when events/registry_<kind>.json does not exist.
+INLINE_EVENTS: dict[str, dict[str, Any]] = {
+    kind: {
+        "RequestType": kind.capitalize(),
+        "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:cronfleet-Registry",
+        "ResponseURL": f"https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/{kind}?X-Amz-Signature=0",
+        "StackId": STACK_ID,
+        "RequestId": f"00000000-0000-0000-0000-00000000000{index}",
+        "LogicalResourceId": "ExampleTask",
+        "ResourceType": "Custom::ScheduledTask",
+        "ResourceProperties": {
+            "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:cronfleet-Registry",
+            "Schedule": "cron(0 9 ? * MON-FRI *)",
+            "Timezone": "Europe/London",
+            "Function": FUNCTION_ARN,
+        },
+        **({"PhysicalResourceId": "ExampleTask"} if kind != "create" else {}),
+    }
+    for index, kind in enumerate(("create", "update", "delete"))
+}
+
+
+@pytest.fixture
+def registry_app(capsys: pytest.CaptureFixture[str]) -> ModuleType:
+    # Every function's module is app.py; load this one under a name of its own.
+    spec = importlib.util.spec_from_file_location(
+        "registry_app", ROOT / "functions" / "registry" / "app.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # Registered first, as a normal import would be: pydantic resolves annotations through it.
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    # Powertools keeps the first handler made for a service name for the whole process, bound
+    # to whatever sys.stdout was then (possibly an earlier test's capture, closed by now).
+    handler = module.logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    handler.stream = CurrentStdout()
+    return module
+
+
+class CurrentStdout:
+    """Writes to whatever sys.stdout is at the time, so capsys sees the JSON log lines."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+@dataclass
+class ReceivedResponse:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    size: int
+
+
+@dataclass
+class ResponseUrl:
+    """A stand-in for CloudFormation's pre-signed S3 URL that records what is PUT to it."""
+
+    base: str
+    received: list[ReceivedResponse] = field(default_factory=list)
+
+    def event(self, kind: str, **changes: Any) -> dict[str, Any]:
+        """events/registry_<kind>.json, pointed at this server, with top-level changes."""
+        path = EVENTS / f"registry_{kind}.json"
+        event = (
+            json.loads(path.read_text()) if path.exists() else copy.deepcopy(INLINE_EVENTS[kind])
+        )
+        presigned = urlsplit(event["ResponseURL"])
+        event["ResponseURL"] = f"{self.base}{presigned.path}?{presigned.query}"
+        event.update(changes)
+        return {key: value for key, value in event.items() if value is not None}
+
+    def only_response(self) -> ReceivedResponse:
+        assert len(self.received) == 1, self.received
+        return self.received[0]
+
+
+@pytest.fixture
+def response_url() -> Iterator[ResponseUrl]:
+    server_url = ResponseUrl(base="")
+
+    class Recorder(BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            raw = self.rfile.read(int(self.headers["Content-Length"]))
+            server_url.received.append(
+                ReceivedResponse(
+                    method=self.command,
+                    path=self.path,
+                    headers=dict(self.headers.items()),
+                    body=json.loads(raw),
+                    size=len(raw),
+                )
+            )
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    server_url.base = f"http://127.0.0.1:{server.server_address[1]}"
+    # A short poll interval keeps shutdown() quick at teardown.
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    yield server_url
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def answer_to(event: dict[str, Any]) -> dict[str, Any]:
+    """The envelope fields CloudFormation expects echoed back."""
+    return {
+        "StackId": event["StackId"],
+        "RequestId": event["RequestId"],
+        "LogicalResourceId": event["LogicalResourceId"],
+    }
+
+
+def test_a_valid_create_succeeds_with_the_task_id(
+    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    # Given
+    event = response_url.event("create")
+    task_id = event["ResourceProperties"].get("Name", event["LogicalResourceId"])
+
+    # When
+    registry_app.handler(event, lambda_context)
+
+    # Then
+    response = response_url.only_response()
+    assert response.body == {
+        "Status": "SUCCESS",
+        "PhysicalResourceId": task_id,
+        **answer_to(event),
+        "Data": {"TaskId": task_id},
+    }
+    assert response.method == "PUT"
+    assert response.path == event["ResponseURL"].removeprefix(response_url.base)
+    # The pre-signed URL is signed without a content type.
+    assert response.headers["Content-Type"] == ""
+
+
+def test_an_invalid_create_fails_with_one_line_per_problem(
+    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    # Given
+    event = response_url.event("create")
+    event["ResourceProperties"].update(
+        {
+            "Overlap": "sometimes",
+            "Enabled": "perhaps",
+            "Retry": {"MaxAttempts": "11"},
+            "Timezon": "UTC",
+        }
+    )
+
+    # When
+    registry_app.handler(event, lambda_context)
+
+    # Then
+    assert response_url.only_response().body == {
+        "Status": "FAILED",
+        "Reason": "\n".join(
+            [
+                "ExampleTask.Enabled: must be true or false, got 'perhaps'",
+                "ExampleTask.Overlap: must be one of 'allow', 'skip' or 'queue_one', "
+                "got 'sometimes'",
+                "ExampleTask.Retry.MaxAttempts: must be between 1 and 10, got 11: total attempts, "
+                "including the first",
+                "ExampleTask.Timezon: unknown field; did you mean 'Timezone'?",
+            ]
+        ),
+        # Not a task id (':' is not allowed in one), so the rollback's Delete removes nothing.
+        "PhysicalResourceId": f"failed-create:{event['RequestId']}",
+        **answer_to(event),
+    }
+
+
+def test_an_update_that_renames_the_task_answers_the_new_id(
+    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    # Given
+    event = response_url.event("update")
+    event["ResourceProperties"]["Name"] = "morning-greeting"
+
+    # When
+    registry_app.handler(event, lambda_context)
+
+    # Then: CloudFormation sends a Delete for the old id after the update
+    assert event["PhysicalResourceId"] != "morning-greeting"
+    assert response_url.only_response().body == {
+        "Status": "SUCCESS",
+        "PhysicalResourceId": "morning-greeting",
+        **answer_to(event),
+        "Data": {"TaskId": "morning-greeting"},
+    }
+
+
+def test_an_update_that_keeps_the_name_keeps_the_id(
+    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    event = response_url.event("update")
+
+    registry_app.handler(event, lambda_context)
+
+    assert response_url.only_response().body["PhysicalResourceId"] == event["PhysicalResourceId"]
+
+
+def test_an_invalid_update_fails_and_keeps_the_existing_id(
+    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    # Given
+    event = response_url.event("update")
+    event["ResourceProperties"]["Overlap"] = "sometimes"
+
+    # When
+    registry_app.handler(event, lambda_context)
+
+    # Then
+    assert response_url.only_response().body == {
+        "Status": "FAILED",
+        "Reason": "ExampleTask.Overlap: must be one of 'allow', 'skip' or 'queue_one', got "
+        "'sometimes'",
+        "PhysicalResourceId": event["PhysicalResourceId"],
+        **answer_to(event),
+    }
+
+
+def test_a_delete_always_succeeds(
+    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    event = response_url.event("delete")
+
+    registry_app.handler(event, lambda_context)
+
+    assert response_url.only_response().body == {
+        "Status": "SUCCESS",
+        "PhysicalResourceId": event["PhysicalResourceId"],
+        **answer_to(event),
+    }
+
+
+def test_a_delete_of_a_failed_create_succeeds(
+    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    event = response_url.event(
+        "delete", PhysicalResourceId="failed-create:7a3f0c52", ResourceProperties={"Bogus": "x"}
+    )
+
+    registry_app.handler(event, lambda_context)
+
+    assert response_url.only_response().body == {
+        "Status": "SUCCESS",
+        "PhysicalResourceId": "failed-create:7a3f0c52",
+        **answer_to(event),
+    }
+
+
+def test_an_event_without_a_response_url_raises_and_answers_nobody(
+    registry_app: ModuleType,
+    response_url: ResponseUrl,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given
+    event = response_url.event("create")
+    del event["ResponseURL"]
+
+    # When / Then: the invocation fails, and the log says why
+    with pytest.raises(registry_app.MalformedCustomResourceEvent, match="ResponseURL"):
+        registry_app.handler(event, lambda_context)
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    assert [(line["level"], line["message"]) for line in logged] == [
+        ("ERROR", "Cannot answer CloudFormation: the event has no usable ResponseURL")
+    ]
+    assert response_url.received == []
+
+
+def test_a_create_without_properties_fails(
+    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    event = response_url.event("create")
+    del event["ResourceProperties"]
+
+    registry_app.handler(event, lambda_context)
+
+    assert response_url.only_response().body == {
+        "Status": "FAILED",
+        "Reason": "Malformed request:\nResourceProperties: required for Create",
+        "PhysicalResourceId": f"failed-create:{event['RequestId']}",
+        **answer_to(event),
+    }
+
+
+def test_an_unknown_request_type_fails(
+    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    event = response_url.event("update", RequestType="Upsert")
+
+    registry_app.handler(event, lambda_context)
+
+    response = response_url.only_response().body
+    assert response["Status"] == "FAILED"
+    assert response["Reason"].startswith("Malformed request:\nRequestType: Input should be")
+    assert response["PhysicalResourceId"] == event["PhysicalResourceId"]
+
+
+def test_an_unexpected_error_still_answers_failed(
+    registry_app: ModuleType,
+    response_url: ResponseUrl,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given validation breaking in a way nobody planned for
+    def broken(logical_id: str, properties: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(registry_app, "parse_task_definition", broken)
+    event = response_url.event("create")
+
+    # When
+    registry_app.handler(event, lambda_context)
+
+    # Then
+    assert response_url.only_response().body == {
+        "Status": "FAILED",
+        "Reason": "Internal error in the registry (RuntimeError); see CloudWatch log stream "
+        f"{lambda_context.log_stream_name}",
+        "PhysicalResourceId": f"failed-create:{event['RequestId']}",
+        **answer_to(event),
+    }
+
+
+def test_a_long_list_of_problems_is_cut_to_fit_the_4_kb_response(
+    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    # Given 200 misspelt properties: far more problem text than 4 KB
+    event = response_url.event("create")
+    event["ResourceProperties"].update({f"UnknownProperty{n:03}": "x" for n in range(200)})
+
+    # When
+    registry_app.handler(event, lambda_context)
+
+    # Then
+    response = response_url.only_response()
+    reason_lines = response.body["Reason"].split("\n")
+    assert response.size <= 4096
+    assert response.body["Status"] == "FAILED"
+    assert reason_lines[0].startswith("ExampleTask.UnknownProperty000: unknown field")
+    shown = len(reason_lines) - 1
+    assert reason_lines[-1] == (
+        f"... and {200 - shown} more; see the registry function's CloudWatch logs"
+    )

@@ -1,0 +1,478 @@
+"""Task definitions in template.yaml, checked before any deploy (what `cronfleet validate` runs).
+
+Cases are written as YAML, appended to tests/unit/templates/stack.yaml, so the short-form tags
+and PyYAML's quirks are part of every test.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cronfleet.registry import (
+    TaskDeclaration,
+    TemplateValidation,
+    load_template,
+    parse_template,
+    validate_template,
+)
+from cronfleet.registry.problems import InvalidTemplate
+
+TEMPLATES = Path(__file__).parent / "templates"
+STACK = (TEMPLATES / "stack.yaml").read_text(encoding="utf-8")
+REPO_TEMPLATE = Path(__file__).parents[2] / "template.yaml"
+
+
+def task_block(properties: str, logical_id: str = "ExampleTask") -> str:
+    body = textwrap.indent(textwrap.dedent(properties).strip("\n"), " " * 6)
+    return (
+        f"\n  {logical_id}:\n"
+        "    Type: Custom::ScheduledTask\n"
+        "    Properties:\n"
+        "      ServiceToken: !GetAtt RegistryFunction.Arn\n"
+        f"{body}\n"
+    )
+
+
+def validate_with(*blocks: str) -> TemplateValidation:
+    return validate_template(parse_template(STACK + "".join(blocks)))
+
+
+def lines(problems: list[Any]) -> list[str]:
+    return [str(problem) for problem in problems]
+
+
+# Each case: (the task's properties, the field named in the problem, words its reason contains).
+BAD_TEMPLATE_TASKS = {
+    "function not in the template (GetAtt)": (
+        "Schedule: rate(5 minutes)\nFunction: !GetAtt ReportFn.Arn",
+        "Function",
+        ["'ReportFn' is not a resource of this template"],
+    ),
+    "function not in the template (Ref)": (
+        "Schedule: rate(5 minutes)\nFunction: !Ref Reprot",
+        "Function",
+        ["'Reprot' is not a resource of this template"],
+    ),
+    "target is a table": (
+        "Schedule: rate(5 minutes)\nFunction: !GetAtt TasksTable.Arn",
+        "Function",
+        ["'TasksTable' is not a Lambda function", "AWS::DynamoDB::Table"],
+    ),
+    "target is a role": (
+        "Schedule: rate(5 minutes)\nFunction: !Ref CleanupRole",
+        "Function",
+        ["'CleanupRole' is not a Lambda function", "AWS::IAM::Role"],
+    ),
+    "literal ARN of a function outside the template": (
+        "Schedule: rate(5 minutes)\n"
+        "Function: arn:aws:lambda:eu-west-1:210987654321:function:billing-export",
+        "Function",
+        ["billing-export", "not a function of this template", "only this stack's functions"],
+    ),
+    "logical id written as plain text": (
+        "Schedule: rate(5 minutes)\nFunction: ReportFunction",
+        "Function",
+        ["literal text 'ReportFunction'", "!GetAtt ReportFunction.Arn"],
+    ),
+    "function passed in as a parameter": (
+        "Schedule: rate(5 minutes)\nFunction: !Ref ExternalFunctionArn",
+        "Function",
+        ["parameter 'ExternalFunctionArn'", "only this stack's functions"],
+    ),
+    "function imported from another stack": (
+        "Schedule: rate(5 minutes)\nFunction: !ImportValue billing-stack-export-function",
+        "Function",
+        ["Fn::ImportValue", "only this stack's functions"],
+    ),
+    "function attribute other than Arn": (
+        "Schedule: rate(5 minutes)\nFunction: !GetAtt ReportFunction.SnapStartConfig",
+        "Function",
+        ["use !GetAtt ReportFunction.Arn"],
+    ),
+    "Sub naming some other function": (
+        'Schedule: rate(5 minutes)\nFunction: !Sub "${ReportFunction}-canary"',
+        "Function",
+        ["does not resolve to function ReportFunction", "ReportFunction-canary"],
+    ),
+    "timeout over the function's own Timeout": (
+        "Schedule: rate(5 minutes)\nFunction: !GetAtt ReportFunction.Arn\nTimeoutSeconds: 300",
+        "TimeoutSeconds",
+        ["Timeout of function ReportFunction (120 seconds)", "got 300", "stop the run"],
+    ),
+    "timeout over the Globals Timeout": (
+        "Schedule: rate(5 minutes)\nFunction: !GetAtt DigestFunction.Arn\nTimeoutSeconds: 60",
+        "TimeoutSeconds",
+        ["Timeout of function DigestFunction (30 seconds)", "got 60"],
+    ),
+    "timeout over Lambda's default Timeout": (
+        "Schedule: rate(5 minutes)\nFunction: !GetAtt CleanupFunction.Arn\nTimeoutSeconds: 10",
+        "TimeoutSeconds",
+        ["Timeout of function CleanupFunction (3 seconds)", "got 10"],
+    ),
+    "reference to a missing topic": (
+        "Schedule: rate(5 minutes)\n"
+        "Function: !GetAtt ReportFunction.Arn\n"
+        "Alerts: {TopicArn: !Ref MissingTopic}",
+        "Alerts.TopicArn",
+        ["'MissingTopic' is not a resource or parameter of this template"],
+    ),
+    "schedule error inside a template": (
+        "Schedule: 0 25 * * *\nFunction: !GetAtt ReportFunction.Arn",
+        "Schedule",
+        ["hour", "25"],
+    ),
+    "number written in YAML still checked": (
+        "Schedule: rate(5 minutes)\nFunction: !GetAtt ReportFunction.Arn\nRetry: {MaxAttempts: 11}",
+        "Retry.MaxAttempts",
+        ["between 1 and 10", "got 11"],
+    ),
+    "duplicate YAML key in a task": (
+        "Schedule: rate(5 minutes)\nFunction: !GetAtt ReportFunction.Arn\nSchedule: rate(1 hour)",
+        "Schedule",
+        ["duplicate key 'Schedule'", "silently keep only the last"],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("properties", "field", "words"),
+    list(BAD_TEMPLATE_TASKS.values()),
+    ids=list(BAD_TEMPLATE_TASKS),
+)
+def test_a_bad_task_in_a_template_is_refused_with_one_line_naming_the_field(
+    properties: str, field: str, words: list[str]
+) -> None:
+    # When
+    if "duplicate" in field or properties.count("Schedule:") > 1:
+        with pytest.raises(InvalidTemplate) as refused:
+            parse_template(STACK + task_block(properties))
+        found = lines(refused.value.problems)
+    else:
+        result = validate_with(task_block(properties))
+        found = lines(result.problems)
+        assert result.tasks == []
+
+    # Then
+    assert len(found) == 1, found
+    prefix = f"ExampleTask.{field}: "
+    assert found[0].startswith(prefix), found[0]
+    for word in words:
+        assert word in found[0], found[0]
+
+
+def test_the_fixture_stack_with_tasks_validates_clean() -> None:
+    # When
+    result = validate_template(TEMPLATES / "tasks.yaml")
+
+    # Then
+    assert result.problems == []
+    assert result.deferred == []
+    assert result.ok
+    assert [task.task_id for task in result.tasks] == [
+        "hourly-digest",
+        "LongFormRollup",
+        "NightlyCleanup",
+        "PartnerSync",
+        "WeekdayReport",
+        "WeeklyRollup",
+    ]
+
+
+def test_each_task_resolves_to_its_function_and_effective_timeout() -> None:
+    result = validate_template(TEMPLATES / "tasks.yaml")
+
+    assert result.declarations == {
+        # TimeoutSeconds given
+        "WeekdayReport": TaskDeclaration("WeekdayReport", "ReportFunction", 90),
+        # Globals.Function.Timeout
+        "hourly-digest": TaskDeclaration("HourlyDigest", "DigestFunction", 30),
+        # AWS::Lambda::Function without Timeout: Lambda's default
+        "NightlyCleanup": TaskDeclaration("NightlyCleanup", "CleanupFunction", 3),
+        # the function's own Timeout
+        "WeeklyRollup": TaskDeclaration("WeeklyRollup", "ReportFunction", 120),
+        "LongFormRollup": TaskDeclaration("LongFormRollup", "ReportFunction", 120),
+        # Http.TimeoutSeconds
+        "PartnerSync": TaskDeclaration("PartnerSync", None, 20),
+    }
+
+
+def test_offline_values_are_what_cloudformation_would_send() -> None:
+    # Given
+    tasks = {task.task_id: task for task in validate_template(TEMPLATES / "tasks.yaml").tasks}
+    report, digest, cleanup = (
+        tasks["WeekdayReport"],
+        tasks["hourly-digest"],
+        tasks["NightlyCleanup"],
+    )
+    partner = tasks["PartnerSync"]
+
+    # Then: references become values of the right shape, with placeholder account and region
+    assert report.function == "arn:aws:lambda:us-east-1:123456789012:function:ReportFunction"
+    assert digest.function == "stack-digest"
+    assert cleanup.function == "arn:aws:lambda:us-east-1:123456789012:function:cronfleet-cleanup"
+    assert report.alerts.topic_arn == "arn:aws:sns:us-east-1:123456789012:AlertTopic"
+    assert partner.http is not None
+    assert partner.http.url == "https://partner.example.com/prod/sync"
+    assert partner.http.secret_arn == (
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:cron/api-token"
+    )
+    # and scalars become strings, except inside JSON text
+    assert report.tags == {"team": "sales", "tier": "1"}
+    assert report.payload == {"days": 1, "dryRun": False}
+    assert digest.payload == {"stage": "prod", "region": "us-east-1"}
+    assert partner.http.body == {"full": False}
+    assert cleanup.enabled is False
+
+
+def test_a_template_may_be_given_as_a_path_or_as_loaded_content() -> None:
+    path = TEMPLATES / "tasks.yaml"
+
+    assert validate_template(path) == validate_template(load_template(path))
+    assert validate_template(str(path)) == validate_template(path)
+
+
+def test_task_ids_must_be_unique_ignoring_case() -> None:
+    # Given
+    first = task_block("Name: Report\nSchedule: rate(1 hour)\nFunction: !Ref ReportFunction", "A")
+    second = task_block("Name: report\nSchedule: rate(2 hours)\nFunction: !Ref ReportFunction", "B")
+
+    # When
+    result = validate_with(first, second)
+
+    # Then
+    assert lines(result.problems) == [
+        "A.Name: task id 'Report' is also used by B (task ids must be unique, ignoring case)",
+        "B.Name: task id 'report' is also used by A (task ids must be unique, ignoring case)",
+    ]
+    assert result.tasks == []
+
+
+def test_a_name_may_collide_with_another_task_s_logical_id() -> None:
+    unnamed = task_block("Schedule: rate(1 hour)\nFunction: !Ref ReportFunction", "Digest")
+    named = task_block("Name: digest\nSchedule: rate(1 hour)\nFunction: !Ref DigestFunction", "B")
+
+    result = validate_with(unnamed, named)
+
+    assert [(problem.logical_id, problem.field_path) for problem in result.problems] == [
+        ("B", "Name"),
+        ("Digest", "Name"),
+    ]
+
+
+def test_two_resources_with_one_logical_id_are_refused_with_their_lines() -> None:
+    # Given
+    block = task_block("Schedule: rate(1 hour)\nFunction: !Ref ReportFunction")
+    text = STACK + block + block
+    first_line = STACK.count("\n") + 2
+    second_line = first_line + block.count("\n")
+
+    # When
+    with pytest.raises(InvalidTemplate) as refused:
+        parse_template(text)
+
+    # Then
+    assert lines(refused.value.problems) == [
+        f"ExampleTask: duplicate key 'ExampleTask' at line {second_line}, column 3 "
+        f"(first at line {first_line}, column 3): YAML would silently keep only the last one"
+    ]
+
+
+def test_duplicate_keys_outside_resources_are_named_by_section(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text("Globals:\n  Function:\n    Timeout: 30\n    Timeout: 60\nResources: {}\n")
+
+    result = validate_template(path)
+
+    assert lines(result.problems) == [
+        "Globals.Function.Timeout: duplicate key 'Timeout' at line 4, column 5 "
+        "(first at line 3, column 5): YAML would silently keep only the last one"
+    ]
+
+
+def test_a_yaml_syntax_error_names_the_file_and_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text("Resources:\n  Task:\n    Type: Custom::ScheduledTask\n   Properties: {}\n")
+
+    result = validate_template(path)
+
+    assert len(result.problems) == 1
+    assert str(result.problems[0]).startswith("template.yaml: line 4, column 4: ")
+
+
+def test_an_unknown_tag_is_a_problem_with_its_line() -> None:
+    with pytest.raises(InvalidTemplate) as refused:
+        parse_template("Resources:\n  Task: !Reff Something\n", source="stack.yaml")
+
+    assert lines(refused.value.problems) == [
+        "stack.yaml: line 2, column 9: could not determine a constructor for the tag '!Reff'"
+    ]
+
+
+def test_every_short_form_tag_loads_as_its_long_form() -> None:
+    text = textwrap.dedent(
+        """\
+        Values:
+          - !Ref Thing
+          - !GetAtt Thing.Arn
+          - !GetAtt Thing.Endpoint.Address
+          - !GetAtt [Thing, Arn]
+          - !Sub "${Thing}-x"
+          - !Sub ["${A}-x", {A: !Ref Thing}]
+          - !Join [",", [a, b]]
+          - !If [IsProd, a, b]
+          - !Select [0, [a, b]]
+          - !ImportValue shared-export
+          - !FindInMap [Map, Top, Second]
+          - !Equals [a, b]
+          - !Not [!Condition IsProd]
+          - !And [!Condition A, !Condition B]
+          - !Or [!Condition A, !Condition B]
+          - !Base64 text
+          - !Split [",", "a,b"]
+          - !GetAZs ""
+          - !Cidr [10.0.0.0/16, 4, 8]
+        """
+    )
+
+    assert parse_template(text)["Values"] == [
+        {"Ref": "Thing"},
+        {"Fn::GetAtt": ["Thing", "Arn"]},
+        {"Fn::GetAtt": ["Thing", "Endpoint.Address"]},
+        {"Fn::GetAtt": ["Thing", "Arn"]},
+        {"Fn::Sub": "${Thing}-x"},
+        {"Fn::Sub": ["${A}-x", {"A": {"Ref": "Thing"}}]},
+        {"Fn::Join": [",", ["a", "b"]]},
+        {"Fn::If": ["IsProd", "a", "b"]},
+        {"Fn::Select": [0, ["a", "b"]]},
+        {"Fn::ImportValue": "shared-export"},
+        {"Fn::FindInMap": ["Map", "Top", "Second"]},
+        {"Fn::Equals": ["a", "b"]},
+        {"Fn::Not": [{"Condition": "IsProd"}]},
+        {"Fn::And": [{"Condition": "A"}, {"Condition": "B"}]},
+        {"Fn::Or": [{"Condition": "A"}, {"Condition": "B"}]},
+        {"Fn::Base64": "text"},
+        {"Fn::Split": [",", "a,b"]},
+        {"Fn::GetAZs": ""},
+        {"Fn::Cidr": ["10.0.0.0/16", 4, 8]},
+    ]
+
+
+def test_yaml_1_1_booleans_and_dates_stay_strings() -> None:
+    loaded = parse_template("Payload: {on: yes, day: 2024-03-31, flag: true}\n")
+
+    assert loaded["Payload"] == {"on": "yes", "day": "2024-03-31", "flag": True}
+
+
+def test_intrinsics_a_template_can_answer_are_resolved_offline() -> None:
+    # Given
+    block = task_block(
+        """
+        Schedule: rate(1 hour)
+        Function: !GetAtt ReportFunction.Arn
+        Payload:
+          joined: !Join ["-", [!Ref Stage, !Ref AWS::Region]]
+          second: !Select [1, !Split [",", "a,b,c"]]
+          batch: !FindInMap [Limits, !Ref Stage, Batch]
+          encoded: !Base64 hello
+          literal: !Sub ["${!NotAVariable}/${Env}", {Env: !Ref Stage}]
+          dropped: !Ref AWS::NoValue
+        """
+    )
+    template = parse_template(STACK + block)
+    template["Mappings"] = {"Limits": {"prod": {"Batch": 500}}}
+
+    # When
+    result = validate_template(template)
+
+    # Then
+    assert result.problems == []
+    (task,) = result.tasks
+    assert task.payload == {
+        "joined": "prod-us-east-1",
+        "second": "b",
+        "batch": "500",
+        "encoded": "aGVsbG8=",
+        "literal": "${NotAVariable}/prod",
+    }
+
+
+def test_a_lookup_the_template_cannot_answer_is_a_problem() -> None:
+    block = task_block(
+        "Schedule: rate(1 hour)\nFunction: !GetAtt ReportFunction.Arn\n"
+        "Payload: {batch: !FindInMap [Limits, !Ref Stage, Batch]}"
+    )
+
+    result = validate_with(block)
+
+    assert lines(result.problems) == [
+        "ExampleTask.Payload.batch: Fn::FindInMap: no 'Limits' in Mappings"
+    ]
+
+
+def test_values_known_only_at_deploy_time_are_deferred_not_refused() -> None:
+    # Given
+    block = task_block(
+        """
+        Schedule: rate(1 hour)
+        Function: !GetAtt ReportFunction.Arn
+        Enabled: !If [IsProduction, true, false]
+        Payload:
+          table: !Ref TasksTable
+        """
+    )
+
+    # When
+    result = validate_with(block)
+
+    # Then
+    assert result.problems == []
+    assert result.tasks == []
+    assert lines(result.deferred) == [
+        "ExampleTask.Enabled: known only at deploy time (Fn::If); the registry checks it then",
+        "ExampleTask.Payload.table: known only at deploy time (Ref TasksTable, an "
+        "AWS::DynamoDB::Table); the registry checks it then",
+    ]
+
+
+def test_a_deferred_field_does_not_hide_the_other_problems_of_its_task() -> None:
+    block = task_block(
+        "Schedule: rate(1 hour)\nFunction: !GetAtt ReportFunction.Arn\n"
+        "Enabled: !If [IsProduction, true, false]\nOverlap: sometimes"
+    )
+
+    result = validate_with(block)
+
+    assert [problem.field_path for problem in result.problems] == ["Overlap"]
+
+
+def test_problems_are_sorted_by_logical_id_then_field() -> None:
+    result = validate_with(
+        task_block("Schedule: 0 25 * * *\nFunction: !Ref Nope", "Zulu"),
+        task_block("Schedule: rate(1 hour)\nFunction: !Ref ReportFunction\nOverlap: x", "Alpha"),
+        task_block("Timezone: Mars/Base\nSchedule: rate(1 hour)\nFunction: !Ref Nope", "Alpha2"),
+    )
+
+    assert [(problem.logical_id, problem.field_path) for problem in result.problems] == [
+        ("Alpha", "Overlap"),
+        ("Alpha2", "Function"),
+        ("Alpha2", "Timezone"),
+        ("Zulu", "Function"),
+        ("Zulu", "Schedule"),
+    ]
+
+
+def test_a_template_without_resources_is_a_problem() -> None:
+    assert lines(validate_template({"Parameters": {}}).problems) == [
+        "Resources: must be a mapping of resources"
+    ]
+
+
+@pytest.mark.skipif(not REPO_TEMPLATE.exists(), reason="template.yaml is not written yet")
+def test_the_repository_template_has_no_task_problems() -> None:
+    result = validate_template(REPO_TEMPLATE)
+
+    assert lines(result.problems) == []

@@ -1,0 +1,238 @@
+"""template.yaml as an artefact: handlers resolve, logs are kept, events exist, IAM is scoped.
+
+IAM is judged on the template the SAM transform produces (the same translator CloudFormation
+runs), not on what we wrote: SAM policy templates expand to statements we never see otherwise.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.translator.transform import transform
+
+SERVERLESS_FUNCTION = "AWS::Serverless::Function"
+LOG_GROUP = "AWS::Logs::LogGroup"
+TABLE = "AWS::DynamoDB::Table"
+
+
+def _resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == resource_type
+    }
+
+
+def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource["Properties"]
+        for logical_id, resource in _resources(template, SERVERLESS_FUNCTION).items()
+    }
+
+
+def _event_stem(function_logical_id: str) -> str:
+    """RegistryFunction -> registry, ExampleTaskFunction -> example_task."""
+    name = function_logical_id.removesuffix("Function")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _references(value: Any) -> Iterator[str]:
+    """Every logical id a fragment points at, through Ref, Fn::GetAtt or Fn::Sub."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                yield inner
+            elif key == "Fn::GetAtt":
+                target = inner[0] if isinstance(inner, list) else str(inner).split(".")[0]
+                yield target
+            elif key == "Fn::Sub":
+                text = inner[0] if isinstance(inner, list) else inner
+                yield from (v.split(".")[0] for v in re.findall(r"\$\{([^}!]+)\}", text))
+                if isinstance(inner, list):
+                    yield from _references(inner[1])
+            else:
+                yield from _references(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _references(inner)
+
+
+class _NoManagedPolicies:
+    """The translator asks IAM for managed policy ARNs; offline there is nothing to ask."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@pytest.fixture
+def transformed(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The CloudFormation template `sam deploy` would submit (code locations stubbed)."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    sam = copy.deepcopy(template)
+    # sam package would upload these; the translator only accepts S3 locations.
+    for resource in sam["Resources"].values():
+        if resource["Type"] == SERVERLESS_FUNCTION:
+            resource["Properties"]["CodeUri"] = "s3://cronfleet-artifacts/function.zip"
+        elif resource["Type"] == "AWS::Serverless::LayerVersion":
+            resource["Properties"]["ContentUri"] = "s3://cronfleet-artifacts/layer.zip"
+    result: dict[str, Any] = transform(sam, {}, _NoManagedPolicies())
+    return result
+
+
+def test_template_declares_functions(template: dict[str, Any]) -> None:
+    # A guard for the tests below: they loop over functions and would pass on none.
+    assert {"RegistryFunction", "ExampleTaskFunction"} <= set(_functions(template))
+
+
+def test_every_handler_resolves_to_a_function_in_its_code(
+    template: dict[str, Any], repo_root: Path
+) -> None:
+    problems = []
+    for logical_id, props in _functions(template).items():
+        module, _, function = props["Handler"].rpartition(".")
+        source = repo_root / props["CodeUri"] / f"{module.replace('.', '/')}.py"
+        if not source.is_file():
+            problems.append(f"{logical_id}: {source.relative_to(repo_root)} does not exist")
+            continue
+        defined = {
+            node.name
+            for node in ast.parse(source.read_text()).body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
+        if function not in defined:
+            problems.append(
+                f"{logical_id}: Handler {props['Handler']} but {source.relative_to(repo_root)} "
+                f"defines no top-level function {function!r} (it has: {sorted(defined)})"
+            )
+    assert problems == []
+
+
+def test_code_uris_are_function_folders_not_the_repository(template: dict[str, Any]) -> None:
+    # `CodeUri: .` would package the whole repository, tests and venv included.
+    for logical_id, props in _functions(template).items():
+        assert props["CodeUri"].rstrip("/").startswith("functions/"), logical_id
+
+
+def test_every_function_has_a_log_group_with_retention(template: dict[str, Any]) -> None:
+    log_groups = _resources(template, LOG_GROUP)
+    named_after: dict[str, dict[str, Any]] = {}
+    for log_group in log_groups.values():
+        name = log_group["Properties"].get("LogGroupName")
+        match = re.fullmatch(r"/aws/lambda/\$\{(\w+)\}", (name or {}).get("Fn::Sub", ""))
+        if match:
+            named_after[match.group(1)] = log_group["Properties"]
+
+    for logical_id in _functions(template):
+        assert logical_id in named_after, (
+            f"{logical_id} has no /aws/lambda/${{{logical_id}}} log group"
+        )
+        assert named_after[logical_id].get("RetentionInDays") == {"Ref": "LogRetentionDays"}
+
+
+def test_every_function_has_a_sample_event(template: dict[str, Any], events_dir: Path) -> None:
+    # Convention: events/<snake_case of the logical id without "Function">*.json, e.g.
+    # ExampleTaskFunction -> events/example_task.json, RegistryFunction -> events/registry_*.json.
+    for logical_id in _functions(template):
+        stem = _event_stem(logical_id)
+        samples = sorted(events_dir.glob(f"{stem}*.json"))
+        assert samples, f"{logical_id}: no events/{stem}*.json for `sam local invoke -e`"
+
+
+@pytest.mark.parametrize("request_type", ["create", "update", "delete"])
+def test_registry_events_are_cloudformation_requests_for_a_scheduled_task(
+    load_event: Any, template: dict[str, Any], request_type: str
+) -> None:
+    event = load_event(f"registry_{request_type}")
+
+    assert event["RequestType"] == request_type.capitalize()
+    assert event["ResourceType"] == "Custom::ScheduledTask"
+    assert event["ResponseURL"].startswith("https://")
+    assert ("PhysicalResourceId" in event) == (request_type != "create")
+    assert ("OldResourceProperties" in event) == (request_type == "update")
+    # CloudFormation hands every scalar to a custom resource as a string.
+    properties = event["ResourceProperties"]
+    assert all(isinstance(value, str | dict | list) for value in properties.values()), properties
+    declared = template["Resources"][event["LogicalResourceId"]]["Properties"]
+    assert properties["Schedule"] == declared["Schedule"]
+    assert properties["ServiceTimeout"] == str(declared["ServiceTimeout"])
+
+
+def test_registry_may_touch_only_the_tasks_table(transformed: dict[str, Any]) -> None:
+    tables = set(_resources(transformed, TABLE))
+    role = transformed["Resources"]["RegistryFunctionRole"]["Properties"]
+
+    statements = [
+        statement
+        for policy in role.get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+    dynamodb = [
+        statement
+        for statement in statements
+        if any(str(action).startswith("dynamodb:") for action in _as_list(statement["Action"]))
+    ]
+
+    assert dynamodb, "RegistryFunction has no DynamoDB statement at all"
+    for statement in dynamodb:
+        assert "*" not in _as_list(statement["Resource"])
+        assert set(_references(statement["Resource"])) & tables == {"TasksTable"}
+
+
+def test_task_functions_get_no_table_access(transformed: dict[str, Any]) -> None:
+    role = transformed["Resources"]["ExampleTaskFunctionRole"]["Properties"]
+
+    actions = [
+        action
+        for policy in role.get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+        for action in _as_list(statement["Action"])
+    ]
+
+    assert not [action for action in actions if str(action).startswith("dynamodb:")]
+
+
+def test_functions_run_on_the_layer_they_are_built_with(template: dict[str, Any]) -> None:
+    function = template["Globals"]["Function"]
+    layer = template["Resources"]["CronfleetLayer"]
+
+    assert layer["Metadata"]["BuildMethod"] == function["Runtime"]
+    assert layer["Metadata"]["BuildArchitecture"] in function["Architectures"]
+    assert function["Runtime"] in layer["Properties"]["CompatibleRuntimes"]
+    assert set(function["Architectures"]) <= set(layer["Properties"]["CompatibleArchitectures"])
+    assert {"Ref": "CronfleetLayer"} in function["Layers"]
+
+
+def test_tables_have_point_in_time_recovery_and_encryption(template: dict[str, Any]) -> None:
+    tables = _resources(template, TABLE)
+    assert set(tables) == {"TasksTable", "ExecutionsTable"}
+
+    for logical_id, table in tables.items():
+        props = table["Properties"]
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert props["SSESpecification"]["SSEEnabled"] is True, logical_id
+        # A deploy must never throw away runtime state or history.
+        assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+
+
+def test_execution_history_expires_on_expires_at(template: dict[str, Any]) -> None:
+    ttl = template["Resources"]["ExecutionsTable"]["Properties"]["TimeToLiveSpecification"]
+
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_scheduled_tasks_wait_for_the_registry_log_group(template: dict[str, Any]) -> None:
+    # The registry runs while CloudFormation creates each task; if its log group did not exist
+    # yet, Lambda would create it first and the LogGroup resource would fail on "already exists".
+    for logical_id, task in _resources(template, "Custom::ScheduledTask").items():
+        depends_on = _as_list(task.get("DependsOn", []))
+        assert "RegistryFunctionLogGroup" in depends_on, logical_id
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
