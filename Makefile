@@ -155,8 +155,13 @@ deploy: build
 #   constraints.txt                  every package of `pip install -e .[dev]`
 #   layers/cronfleet/requirements.txt  the layer's closure, resolved for the Lambda platform
 #   requirements-tools.txt           the SAM CLI and its dependencies
+# Pins are resolved on the oldest supported Python, so that each pinned version still installs
+# there (some releases, such as networkx 3.7, already need 3.12).
+LOCK_PYTHON ?= $(shell for p in python3.11 $(sort $(wildcard $(HOME)/.pyenv/versions/3.11*/bin/python3.11)); do \
+	"$$p" -c 'import sys' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+
 lock:
-	@py="$(BOOTSTRAP_PYTHON)"; test -n "$$py" || { echo "No Python >= 3.11 found." >&2; exit 1; }; \
+	@py="$(LOCK_PYTHON)"; test -n "$$py" || { echo "make lock needs python3.11." >&2; exit 1; }; \
 	rm -rf $(LOCAL)/lock-venv $(LOCAL)/lock-sam-venv; \
 	"$$py" -m venv $(LOCAL)/lock-venv; \
 	"$$py" -m venv $(LOCAL)/lock-sam-venv

@@ -88,7 +88,8 @@ def main() -> None:
     _write(
         CONSTRAINTS,
         "# Every package of `pip install -e .[dev]`, pinned. Do not edit: regenerate with\n"
-        f"# `make lock` (resolved on Python {py}). Used by make's .venv, CI and the layer pins.\n",
+        f"# `make lock` (resolved on Python {py}, the oldest supported, so every pin installs on\n"
+        "# 3.11 to 3.13). Used by make's .venv, CI and the layer pins.\n",
         _freeze(sys.executable),
     )
     _write(

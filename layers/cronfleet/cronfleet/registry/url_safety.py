@@ -46,7 +46,7 @@ def address_refusal(address: IPv4Address | IPv6Address) -> str | None:
     embedded = _embedded_ipv4(address)
     if embedded is not None:
         reason = address_refusal(embedded)
-        return f"{reason} (embedded in {address})" if reason else None
+        return f"{reason} (embedded in {_display(address)})" if reason else None
     if address in METADATA_ADDRESSES:
         return METADATA_REASON
     if address.is_loopback:
@@ -62,6 +62,12 @@ def address_refusal(address: IPv4Address | IPv6Address) -> str | None:
     if address.is_reserved or not address.is_global:
         return "not a public address"
     return None
+
+
+def _display(address: IPv4Address | IPv6Address) -> str:
+    """Write an IPv4-mapped address the same way on every Python (3.13 changed its str())."""
+    mapped = address.ipv4_mapped if isinstance(address, IPv6Address) else None
+    return f"::ffff:{mapped}" if mapped is not None else str(address)
 
 
 def url_refusal(url: str, *, allow_insecure_http: bool, allow_private_network: bool) -> str | None:
