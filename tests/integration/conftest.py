@@ -12,10 +12,12 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,8 @@ from botocore.exceptions import BotoCoreError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
+
+    from cronfleet.store import Store
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DYNAMODB_DIR = REPO_ROOT / ".local" / "dynamodb"
@@ -252,3 +256,87 @@ def dynamodb(dynamodb_local: DynamoDBLocal) -> DynamoDBClient:
 def unique() -> str:
     """A per-test suffix for keys, so tests sharing the session's tables never meet."""
     return uuid.uuid4().hex[:12]
+
+
+# --- the engine: a store on tables of its own, a clock, and a Lambda stand-in ------------------
+
+
+class FakeClock:
+    """The time the engine sees; tests move it."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+class QueuedLambda:
+    """Stands in for Lambda's async invoke queue: invokes are queued, then delivered on demand.
+
+    Delivering is calling the function's handler with the event, as Lambda would, so a test
+    can deliver an event twice, or drop it (a crash between claim and invoke).
+    """
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[str, dict[str, Any]]] = []
+        self.invoked: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+
+    def invoke(self, function: str, event: dict[str, Any]) -> None:
+        with self._lock:
+            self.queue.append((function, event))
+            self.invoked.append((function, event))
+
+    def take(self) -> list[tuple[str, dict[str, Any]]]:
+        with self._lock:
+            taken, self.queue = self.queue, []
+        return taken
+
+    def deliver(self, handler: Any, context: Any = None) -> list[dict[str, Any]]:
+        return [handler(event, context) for _, event in self.take()]
+
+    def slots_invoked(self) -> list[tuple[str, str, int]]:
+        return [
+            (
+                event["cronfleet"]["task_id"],
+                event["cronfleet"]["slot"],
+                event["cronfleet"]["attempt"],
+            )
+            for _, event in self.invoked
+        ]
+
+
+@pytest.fixture
+def store(dynamodb_local: DynamoDBLocal, _template_document: dict[str, Any]) -> Iterator[Store]:
+    """A Store on a fresh pair of tables built from template.yaml, dropped afterwards."""
+    from cronfleet.store import Store
+
+    client = dynamodb_local.client()
+    suffix = uuid.uuid4().hex[:8]
+    names = {}
+    for logical_id in ("TasksTable", "ExecutionsTable"):
+        names[logical_id] = f"cronfleet-{logical_id}-{suffix}"
+        create_table_from_template(
+            client, names[logical_id], _template_document["Resources"][logical_id]["Properties"]
+        )
+    try:
+        yield Store(names["TasksTable"], names["ExecutionsTable"], client=client)
+    finally:
+        for name in names.values():
+            with contextlib.suppress(client.exceptions.ResourceNotFoundException):
+                client.delete_table(TableName=name)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))  # a Monday
+
+
+@pytest.fixture
+def lambda_queue() -> QueuedLambda:
+    return QueuedLambda()

@@ -1,0 +1,42 @@
+"""The environment a cronfleet function runs in, validated once when the function starts.
+
+Logic never reads ``os.environ``: handlers build this model and pass what it holds along. A
+missing or malformed variable fails the cold start with a message naming it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class InvalidEnvironment(ValueError):
+    """A required variable is missing or malformed; the message names it."""
+
+
+class CronfleetEnvironment(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tasks_table_name: str = Field(alias="TASKS_TABLE_NAME", min_length=1)
+    executions_table_name: str = Field(alias="EXECUTIONS_TABLE_NAME", min_length=1)
+    history_retention_days: int = Field(90, alias="HISTORY_RETENTION_DAYS", ge=1, le=3650)
+    # Which task a direct invoke (a plain event, as `sam local invoke` sends) runs as.
+    task_id: str | None = Field(None, alias="CRONFLEET_TASK_ID")
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> CronfleetEnvironment:
+        try:
+            return cls.model_validate(dict(os.environ if environ is None else environ))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{error['loc'][0]}: {error['msg']}" for error in exc.errors(include_url=False)
+            )
+            raise InvalidEnvironment(f"invalid function environment: {problems}") from exc
+
+
+@lru_cache(maxsize=1)
+def current_environment() -> CronfleetEnvironment:
+    return CronfleetEnvironment.load()

@@ -1,0 +1,62 @@
+"""The Lambda adapter: asynchronous invokes of task functions."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Protocol
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
+# Retries here are botocore's, for throttling and transient faults on one call. An invoke that
+# still fails is recorded on the execution and retried by cronfleet's own policy.
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10
+)
+
+
+class InvokeError(Exception):
+    """The function could not be invoked: throttled, missing, or not permitted."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class Invoker(Protocol):
+    def invoke(self, function: str, event: dict[str, Any]) -> None: ...
+
+
+class LambdaInvoker:
+    """InvocationType=Event: Lambda queues the event and the dispatcher moves on at once."""
+
+    def __init__(self, client: LambdaClient | None = None) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("lambda", config=CLIENT_CONFIG)
+        self.client = client
+
+    def invoke(self, function: str, event: dict[str, Any]) -> None:
+        try:
+            self.client.invoke(
+                FunctionName=function,
+                InvocationType="Event",
+                Payload=json.dumps(event, separators=(",", ":")).encode(),
+            )
+        except ClientError as exc:
+            error = exc.response["Error"]
+            raise InvokeError(error.get("Code", "ClientError"), error.get("Message", "")) from exc
+        except BotoCoreError as exc:
+            raise InvokeError(type(exc).__name__, str(exc)) from exc
+
+
+class NoopInvoker:
+    """Invokes nothing: for benchmarks of the dispatcher's own cost."""
+
+    def invoke(self, function: str, event: dict[str, Any]) -> None:
+        return None

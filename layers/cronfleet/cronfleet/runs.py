@@ -1,0 +1,123 @@
+"""Concluding attempts and building what a run receives: shared by every writer of the ledger.
+
+The dispatcher (an invoke that failed), the task wrapper (the code's own outcome), the recorder
+(a crash or timeout Lambda reported) and the watchdog (a run that never started or overran) all
+end attempts the same way: retry while attempts and retryability remain, otherwise make the
+slot final.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+
+from pydantic import JsonValue
+
+from cronfleet.invoker import InvokeError, Invoker
+from cronfleet.lifecycle import (
+    ExecutionEnvelope,
+    RunStatus,
+    Trigger,
+    attempts_left,
+    retry_delay,
+    slot_key,
+)
+from cronfleet.store import AttemptOutcome, FinishResult, Store, TaskRecord, task_timeout
+
+logger = logging.getLogger(__name__)
+
+# Time allowed between dispatch and the wrapper marking the attempt RUNNING. Async invokes
+# normally start within seconds; beyond this the run is treated as lost and redispatched.
+START_GRACE = timedelta(minutes=3)
+# Time allowed past an attempt's deadline before the watchdog calls it timed out: the
+# recorder usually reports a Lambda timeout first, with the real error.
+RUNNING_GRACE = timedelta(minutes=2)
+
+
+def build_envelope(
+    task: TaskRecord,
+    slot: str,
+    attempt: int,
+    trigger: Trigger,
+    now: datetime,
+    payload: dict[str, JsonValue] | None = None,
+) -> ExecutionEnvelope:
+    deadline = now + START_GRACE + timedelta(seconds=task_timeout(task.definition))
+    return ExecutionEnvelope(
+        task_id=task.task_id,
+        slot=slot,
+        attempt=attempt,
+        deadline=slot_key(deadline),
+        trigger=trigger,
+        payload=task.definition.payload if payload is None else payload,
+    )
+
+
+def conclude_attempt(
+    store: Store,
+    task: TaskRecord,
+    slot: str,
+    attempt: int,
+    outcome: AttemptOutcome,
+    *,
+    retryable: bool = True,
+    from_statuses: tuple[RunStatus, ...] = (RunStatus.PENDING, RunStatus.RUNNING),
+    rng: random.Random | None = None,
+) -> FinishResult:
+    """Record an attempt's end; schedule the next attempt if the policy allows one."""
+    retry_at = None
+    policy = task.definition.retry
+    if outcome.status is not RunStatus.SUCCEEDED and retryable and attempts_left(policy, attempt):
+        retry_at = outcome.ended_at + timedelta(seconds=retry_delay(policy, attempt, rng))
+    return store.finish_attempt(
+        task.task_id,
+        slot,
+        attempt,
+        outcome,
+        retry_at=retry_at,
+        consecutive_failures=task.stats.consecutive_failures,
+        from_statuses=from_statuses,
+    )
+
+
+def invoke_attempt(
+    store: Store,
+    invoker: Invoker,
+    task: TaskRecord,
+    slot: str,
+    attempt: int,
+    trigger: Trigger,
+    now: datetime,
+    rng: random.Random | None = None,
+) -> bool:
+    envelope = build_envelope(task, slot, attempt, trigger, now)
+    target = task.definition.function
+    if target is None:
+        # Http tasks run in the built-in HTTP caller, which arrives with the deployable stack.
+        error = InvokeError("NoTarget", "this task has no Function to invoke")
+    else:
+        try:
+            invoker.invoke(target, envelope.to_event())
+            return True
+        except InvokeError as exc:
+            error = exc
+    logger.warning(
+        "Invoke failed",
+        extra={"task_id": task.task_id, "slot": slot, "attempt": attempt, "error": str(error)},
+    )
+    conclude_attempt(
+        store,
+        task,
+        slot,
+        attempt,
+        AttemptOutcome(
+            status=RunStatus.FAILED,
+            ended_at=now,
+            error_type=f"InvokeError.{error.code}",
+            error_message=error.message,
+            ran_code=False,
+        ),
+        rng=rng,
+    )
+    return False

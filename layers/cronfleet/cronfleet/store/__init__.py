@@ -1,0 +1,33 @@
+"""Storage of tasks and executions: DynamoDB behind one adapter."""
+
+from cronfleet.store.dynamodb import (
+    DISPATCHER_ITEM,
+    DUE_SHARDS,
+    INFLIGHT_SHARDS,
+    AttemptOutcome,
+    FinishResult,
+    Store,
+    StoreError,
+    TaskNotFound,
+    bounded_result,
+    shard_of,
+    task_timeout,
+)
+from cronfleet.store.records import AttemptRecord, ExecutionRecord, TaskRecord
+
+__all__ = [
+    "DISPATCHER_ITEM",
+    "DUE_SHARDS",
+    "INFLIGHT_SHARDS",
+    "AttemptOutcome",
+    "AttemptRecord",
+    "ExecutionRecord",
+    "FinishResult",
+    "Store",
+    "StoreError",
+    "TaskNotFound",
+    "TaskRecord",
+    "bounded_result",
+    "shard_of",
+    "task_timeout",
+]

@@ -1,0 +1,176 @@
+"""What the store hands back: tasks and executions as plain records, decoded from DynamoDB."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from cronfleet.lifecycle import RunStatus, Trigger, from_epoch, parse_slot
+from cronfleet.registry import TaskDefinition
+from cronfleet.stats import BUCKET_PREFIX, TaskStats
+
+Item = Mapping[str, Mapping[str, Any]]  # a DynamoDB item in the low-level wire format
+
+
+def _s(item: Item, name: str) -> str | None:
+    value = item.get(name)
+    return value["S"] if value is not None else None
+
+
+def _n(item: Item, name: str, default: int = 0) -> int:
+    value = item.get(name)
+    return int(value["N"]) if value is not None else default
+
+
+def _bool(item: Item, name: str) -> bool:
+    value = item.get(name)
+    return bool(value["BOOL"]) if value is not None else False
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """A registered task: its definition and its runtime state."""
+
+    task_id: str
+    definition_json: str
+    paused: bool = False
+    deleted: bool = False
+    next_run: datetime | None = None
+    due_at: int | None = None  # epoch seconds; set only while the task is schedulable
+    active_slots: frozenset[str] = frozenset()
+    queued_slot: str | None = None
+    stats: TaskStats = field(default_factory=TaskStats)
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    @cached_property
+    def definition(self) -> TaskDefinition:
+        return TaskDefinition.model_validate_json(self.definition_json)
+
+    @property
+    def is_busy(self) -> bool:
+        return bool(self.active_slots)
+
+    @classmethod
+    def from_item(cls, item: Item) -> TaskRecord:
+        next_run = _s(item, "next_run")
+        due_at = item.get("due_at")
+        return cls(
+            task_id=item["task_id"]["S"],
+            definition_json=item["definition"]["S"],
+            paused=_bool(item, "paused"),
+            deleted=_bool(item, "deleted"),
+            next_run=parse_slot(next_run) if next_run else None,
+            due_at=int(due_at["N"]) if due_at is not None else None,
+            active_slots=frozenset(item.get("active_slots", {}).get("SS", ())),
+            queued_slot=_s(item, "queued_slot"),
+            stats=stats_from_item(item),
+            created_at=_s(item, "created_at"),
+            updated_at=_s(item, "updated_at"),
+        )
+
+
+def stats_from_item(item: Item) -> TaskStats:
+    return TaskStats(
+        runs=_n(item, "stats_runs"),
+        succeeded=_n(item, "stats_succeeded"),
+        failed=_n(item, "stats_failed"),
+        timed_out=_n(item, "stats_timed_out"),
+        skipped=_n(item, "stats_skipped"),
+        missed=_n(item, "stats_missed"),
+        consecutive_failures=_n(item, "consecutive_failures"),
+        last_success_at=_s(item, "last_success_at"),
+        last_failure_at=_s(item, "last_failure_at"),
+        duration_total_ms=_n(item, "duration_total_ms"),
+        duration_count=_n(item, "duration_count"),
+        duration_buckets={
+            int(name.removeprefix(BUCKET_PREFIX)): int(value["N"])
+            for name, value in item.items()
+            if name.startswith(BUCKET_PREFIX)
+        },
+    )
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    attempt: int
+    status: RunStatus
+    dispatched_at: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_ms: int | None = None
+    request_id: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    traceback: str | None = None
+    result: Any = None
+
+    @classmethod
+    def from_attribute(cls, value: Mapping[str, Any]) -> AttemptRecord:
+        fields = value["M"]
+        result = _s(fields, "result")
+        duration = fields.get("duration_ms")
+        return cls(
+            attempt=int(fields["attempt"]["N"]),
+            status=RunStatus(fields["status"]["S"]),
+            dispatched_at=_s(fields, "dispatched_at"),
+            started_at=_s(fields, "started_at"),
+            ended_at=_s(fields, "ended_at"),
+            duration_ms=int(duration["N"]) if duration is not None else None,
+            request_id=_s(fields, "request_id"),
+            error_type=_s(fields, "error_type"),
+            error_message=_s(fields, "error_message"),
+            traceback=_s(fields, "traceback"),
+            result=json.loads(result) if result is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    """One slot of one task in the ledger, with every attempt made for it."""
+
+    task_id: str
+    slot: str
+    status: RunStatus
+    trigger: Trigger
+    attempt: int
+    attempts: tuple[AttemptRecord, ...] = ()
+    timeout_seconds: int | None = None
+    deadline_at: datetime | None = None  # when the watchdog next looks, while in flight
+    redispatched: bool = False
+    skip_reason: str | None = None
+    # A MISSED record may stand for every slot from `slot` up to, not including, range_until.
+    range_until: str | None = None
+    slot_count: int = 1
+    payload_json: str | None = None
+
+    @property
+    def current(self) -> AttemptRecord | None:
+        return self.attempts[-1] if self.attempts else None
+
+    @classmethod
+    def from_item(cls, item: Item) -> ExecutionRecord:
+        deadline = item.get("deadline_at")
+        timeout = item.get("timeout_seconds")
+        return cls(
+            task_id=item["task_id"]["S"],
+            slot=item["slot"]["S"],
+            status=RunStatus(item["status"]["S"]),
+            trigger=Trigger(item["trigger"]["S"]),
+            attempt=_n(item, "attempt"),
+            attempts=tuple(
+                AttemptRecord.from_attribute(value)
+                for value in item.get("attempts", {}).get("L", ())
+            ),
+            timeout_seconds=int(timeout["N"]) if timeout is not None else None,
+            deadline_at=from_epoch(int(deadline["N"])) if deadline is not None else None,
+            redispatched=_bool(item, "redispatched"),
+            skip_reason=_s(item, "skip_reason"),
+            range_until=_s(item, "range_until"),
+            slot_count=_n(item, "slot_count", 1),
+            payload_json=_s(item, "payload"),
+        )

@@ -1,0 +1,289 @@
+"""The task wrapper: ``@scheduled_task`` around the code a per-task Lambda runs.
+
+::
+
+    from cronfleet import TaskContext, scheduled_task
+
+
+    @scheduled_task
+    def handler(task: TaskContext) -> dict:
+        task.logger.info("backing up", extra={"full": task.payload.get("full")})
+        return {"tables": 12}
+
+The wrapper moves the attempt from PENDING to RUNNING with a conditional write before the code
+runs, so a duplicate delivery of the same async event does not run it twice. It records the
+outcome: success with a bounded result, or failure with the error and a truncated traceback.
+Raising :class:`NonRetryableError` ends the slot without further attempts.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, overload
+
+from pydantic import JsonValue, ValidationError
+
+from cronfleet.environment import CronfleetEnvironment, current_environment
+from cronfleet.lifecycle import ExecutionEnvelope, RunStatus, Trigger, slot_key
+from cronfleet.runs import RUNNING_GRACE, conclude_attempt
+from cronfleet.store import AttemptOutcome, Store
+
+logger = logging.getLogger("cronfleet.task")
+
+
+class NonRetryableError(Exception):
+    """Raise from task code when trying again cannot help (bad input, a permanent refusal)."""
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What the task's code gets to know about the run it is part of."""
+
+    task_id: str
+    slot: str  # the scheduled time, ISO-8601 UTC; a manual run's carries '#manual-...'
+    attempt: int
+    trigger: Trigger
+    payload: dict[str, JsonValue]
+    deadline: datetime
+    lambda_context: Any = None
+    logger: logging.Logger | Any = field(default=logger)
+
+    def remaining_time(self) -> timedelta:
+        """Time left before the attempt's deadline or Lambda's own timeout, whichever is first."""
+        left = self.deadline - datetime.now(UTC)
+        if self.lambda_context is not None:
+            lambda_left = timedelta(milliseconds=self.lambda_context.get_remaining_time_in_millis())
+            left = min(left, lambda_left)
+        return max(left, timedelta(0))
+
+
+TaskFunction = Callable[[TaskContext], Any]
+
+
+LambdaHandler = Callable[[Any, Any], dict[str, Any]]
+
+
+@overload
+def scheduled_task(func: TaskFunction, /) -> LambdaHandler: ...
+
+
+@overload
+def scheduled_task(
+    *, store: Store | None = None, clock: Callable[[], datetime] | None = None
+) -> Callable[[TaskFunction], LambdaHandler]: ...
+
+
+def scheduled_task(
+    func: TaskFunction | None = None,
+    /,
+    *,
+    store: Store | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> LambdaHandler | Callable[[TaskFunction], LambdaHandler]:
+    """Wrap task code as a Lambda handler.
+
+    ``store`` and ``clock`` are for tests and the local runner's simulated time; in Lambda the
+    store comes from the function's environment and the clock is the real one.
+    """
+
+    def decorate(task_function: TaskFunction) -> LambdaHandler:
+        @functools.wraps(task_function)
+        def handler(event: Any, context: Any) -> dict[str, Any]:
+            return _TaskRun(task_function, store, clock or _utc_now).handle(event, context)
+
+        return handler
+
+    return decorate(func) if func is not None else decorate
+
+
+class _TaskRun:
+    def __init__(
+        self, task_function: TaskFunction, store: Store | None, clock: Callable[[], datetime]
+    ) -> None:
+        self.task_function = task_function
+        self._store = store
+        self.clock = clock
+
+    def store(self, environment: CronfleetEnvironment | None) -> Store | None:
+        if self._store is None and environment is not None:
+            self._store = _store_for(environment)
+        return self._store
+
+    def handle(self, event: Any, context: Any) -> dict[str, Any]:
+        try:
+            envelope = ExecutionEnvelope.from_event(event)
+        except ValidationError as exc:
+            problems = [
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+            ]
+            logger.error(
+                "Malformed execution envelope; nothing was run or recorded",
+                extra={"problems": problems},
+            )
+            return {"status": "rejected", "problems": problems}
+        if envelope is None:
+            return self.manual_run(event, context)
+        return self.scheduled_run(envelope, context)
+
+    def scheduled_run(self, envelope: ExecutionEnvelope, context: Any) -> dict[str, Any]:
+        store = self.store(current_environment() if self._store is None else None)
+        assert store is not None
+        started = self.clock()
+        deadline = envelope.deadline_time
+        if context is not None:
+            deadline = min(
+                deadline, started + timedelta(milliseconds=context.get_remaining_time_in_millis())
+            )
+        request_id = getattr(context, "aws_request_id", "") or str(uuid.uuid4())
+        ids = {"task_id": envelope.task_id, "slot": envelope.slot, "attempt": envelope.attempt}
+        if not store.start_attempt(
+            envelope.task_id,
+            envelope.slot,
+            envelope.attempt,
+            request_id=request_id,
+            started=started,
+            deadline=deadline,
+            grace=RUNNING_GRACE,
+        ):
+            # Lambda delivered this event again, or the attempt was already given up on.
+            logger.info("Attempt is not pending; not running it again", extra=ids)
+            return {"status": "duplicate", **ids}
+        task_context = TaskContext(
+            task_id=envelope.task_id,
+            slot=envelope.slot,
+            attempt=envelope.attempt,
+            trigger=envelope.trigger,
+            payload=envelope.payload,
+            deadline=deadline,
+            lambda_context=context,
+        )
+        outcome, retryable = self.run_code(task_context)
+        task = store.get_task(envelope.task_id)
+        if task is None:
+            logger.error("Task vanished while running; outcome not recorded", extra=ids)
+            return {"status": outcome.status.value, **ids}
+        result = conclude_attempt(
+            store,
+            task,
+            envelope.slot,
+            envelope.attempt,
+            outcome,
+            retryable=retryable,
+            from_statuses=(RunStatus.RUNNING,),
+        )
+        status = result.final_status.value if result.final_status else "RETRY_SCHEDULED"
+        if not result.recorded:
+            logger.warning("Outcome arrived after the attempt was concluded elsewhere", extra=ids)
+            status = "late"
+        return {"status": status, **ids}
+
+    def manual_run(self, event: Any, context: Any) -> dict[str, Any]:
+        """A plain event, as `sam local invoke` or the console's Test button sends."""
+        payload = event if isinstance(event, dict) else {"event": event}
+        try:
+            environment: CronfleetEnvironment | None = (
+                current_environment() if self._store is None else None
+            )
+        except ValueError as exc:
+            environment = None
+            logger.warning("Running without a ledger: %s", exc)
+        store = self.store(environment)
+        task_id = (
+            (environment.task_id if environment else None)
+            or getattr(context, "function_name", None)
+            or "manual"
+        )
+        now = self.clock()
+        slot = f"{slot_key(now)}#manual-{uuid.uuid4().hex[:8]}"
+        task = store.get_task(task_id) if store is not None else None
+        context_deadline = now + timedelta(minutes=15)
+        if context is not None:
+            context_deadline = now + timedelta(milliseconds=context.get_remaining_time_in_millis())
+        task_context = TaskContext(
+            task_id, slot, 1, Trigger.MANUAL, payload, context_deadline, context
+        )
+        if store is None or task is None:
+            logger.warning(
+                "Manual run of a task the ledger does not know; not recorded",
+                extra={"task_id": task_id},
+            )
+            outcome, _ = self.run_code(task_context)
+            return {
+                "status": outcome.status.value,
+                "task_id": task_id,
+                "recorded": False,
+                "result": outcome.result,
+                "error": outcome.error_message,
+            }
+        store.create_manual_execution(task, slot, now)
+        store.start_attempt(
+            task_id,
+            slot,
+            1,
+            request_id=getattr(context, "aws_request_id", "") or slot,
+            started=now,
+            deadline=context_deadline,
+            grace=RUNNING_GRACE,
+        )
+        outcome, _ = self.run_code(task_context)
+        conclude_attempt(
+            store, task, slot, 1, outcome, retryable=False, from_statuses=(RunStatus.RUNNING,)
+        )
+        return {
+            "status": outcome.status.value,
+            "task_id": task_id,
+            "slot": slot,
+            "recorded": True,
+            "result": outcome.result,
+            "error": outcome.error_message,
+        }
+
+    def run_code(self, task_context: TaskContext) -> tuple[AttemptOutcome, bool]:
+        """Run the task's code; never raises. Returns the outcome and whether to retry it."""
+        started = time.perf_counter()
+        try:
+            result = self.task_function(task_context)
+        except Exception as exc:  # every failure of the task's code is recorded, not raised
+            duration_ms = round((time.perf_counter() - started) * 1000)
+            logger.exception(
+                "Task code failed",
+                extra={"task_id": task_context.task_id, "slot": task_context.slot},
+            )
+            return (
+                AttemptOutcome(
+                    status=RunStatus.FAILED,
+                    ended_at=self.clock(),
+                    duration_ms=duration_ms,
+                    error_type=type(exc).__name__,
+                    error_message=str(exc),
+                    traceback="".join(traceback.format_exception(exc)),
+                ),
+                not isinstance(exc, NonRetryableError),
+            )
+        duration_ms = round((time.perf_counter() - started) * 1000)
+        return AttemptOutcome(
+            status=RunStatus.SUCCEEDED,
+            ended_at=self.clock(),
+            duration_ms=duration_ms,
+            result=result,
+        ), True
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@functools.lru_cache(maxsize=4)
+def _store_for(environment: CronfleetEnvironment) -> Store:
+    return Store(
+        environment.tasks_table_name,
+        environment.executions_table_name,
+        history_retention_days=environment.history_retention_days,
+    )

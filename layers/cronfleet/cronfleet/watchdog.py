@@ -1,0 +1,138 @@
+"""The watchdog pass, run with every tick: nothing in flight is left to hang.
+
+It looks only at executions whose "look again" time has passed, found through the sparse
+in-flight index, never by scanning history:
+
+- PENDING past the start grace: the function never started. Invoke it once more; if it still
+  has not started, the attempt is lost, a failure that follows the retry policy.
+- RUNNING past its deadline plus a grace period: TIMED_OUT (the recorder usually got there
+  first, with Lambda's own error).
+- RETRY_WAIT whose backoff has elapsed: dispatch the next attempt.
+- QUEUED (overlap ``queue_one``): dispatch once the previous run has finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from cronfleet.invoker import Invoker
+from cronfleet.lifecycle import RunStatus
+from cronfleet.runs import START_GRACE, conclude_attempt, invoke_attempt
+from cronfleet.store import AttemptOutcome, ExecutionRecord, Store, TaskRecord
+
+logger = logging.getLogger(__name__)
+
+QUEUE_RECHECK = timedelta(minutes=1)
+
+
+@dataclass
+class WatchdogReport:
+    redispatched: int = 0
+    lost: int = 0
+    timed_out: int = 0
+    retried: int = 0
+    released: int = 0  # queued slots dispatched
+
+
+class Watchdog:
+    def __init__(
+        self,
+        store: Store,
+        invoker: Invoker,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.invoker = invoker
+        self.clock = clock
+        self.rng = rng
+
+    def sweep(self, now: datetime) -> WatchdogReport:
+        report = WatchdogReport()
+        for execution in self.store.overdue_executions(now):
+            try:
+                self._look_at(execution, now, report)
+            except Exception:  # one bad record must not stop the sweep
+                logger.exception(
+                    "Watchdog could not handle an execution",
+                    extra={"task_id": execution.task_id, "slot": execution.slot},
+                )
+        return report
+
+    def _look_at(self, execution: ExecutionRecord, now: datetime, report: WatchdogReport) -> None:
+        task = self.store.get_task(execution.task_id)
+        if task is None:
+            logger.warning(
+                "In-flight execution of an unknown task", extra={"task_id": execution.task_id}
+            )
+            return
+        if execution.status is RunStatus.PENDING:
+            if not execution.redispatched:
+                if self.store.mark_redispatched(execution, now=now, start_grace=START_GRACE):
+                    report.redispatched += 1
+                    self._invoke(task, execution, execution.attempt, now)
+                return
+            outcome = AttemptOutcome(
+                status=RunStatus.FAILED,
+                ended_at=now,
+                error_type="Lost",
+                error_message="the function never started, even after a second invoke",
+                ran_code=False,
+            )
+            if conclude_attempt(
+                self.store,
+                task,
+                execution.slot,
+                execution.attempt,
+                outcome,
+                from_statuses=(RunStatus.PENDING,),
+                rng=self.rng,
+            ).recorded:
+                report.lost += 1
+        elif execution.status is RunStatus.RUNNING:
+            outcome = AttemptOutcome(
+                status=RunStatus.TIMED_OUT,
+                ended_at=now,
+                error_type="TimedOut",
+                error_message="no result by the attempt's deadline",
+                ran_code=False,
+            )
+            if conclude_attempt(
+                self.store,
+                task,
+                execution.slot,
+                execution.attempt,
+                outcome,
+                from_statuses=(RunStatus.RUNNING,),
+                rng=self.rng,
+            ).recorded:
+                report.timed_out += 1
+        elif execution.status is RunStatus.RETRY_WAIT:
+            if self.store.begin_next_attempt(execution, now=now, start_grace=START_GRACE):
+                report.retried += 1
+                self._invoke(task, execution, execution.attempt + 1, now)
+        elif execution.status is RunStatus.QUEUED:
+            if task.is_busy:
+                self.store.postpone(execution, now + QUEUE_RECHECK)
+            elif self.store.begin_next_attempt(execution, now=now, start_grace=START_GRACE):
+                report.released += 1
+                self._invoke(task, execution, 1, now)
+
+    def _invoke(
+        self, task: TaskRecord, execution: ExecutionRecord, attempt: int, now: datetime
+    ) -> None:
+        invoke_attempt(
+            self.store,
+            self.invoker,
+            task,
+            execution.slot,
+            attempt,
+            execution.trigger,
+            now,
+            self.rng,
+        )
