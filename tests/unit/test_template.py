@@ -184,17 +184,25 @@ def test_registry_may_touch_only_the_tasks_table(transformed: dict[str, Any]) ->
         assert set(_references(statement["Resource"])) & tables == {"TasksTable"}
 
 
-def test_task_functions_get_no_table_access(transformed: dict[str, Any]) -> None:
+def test_task_functions_only_read_and_conditionally_write_items(
+    transformed: dict[str, Any],
+) -> None:
+    # The task wrapper needs item reads and writes on the two tables, and nothing broader: no
+    # scans, no queries, no deletes, no batch operations.
     role = transformed["Resources"]["ExampleTaskFunctionRole"]["Properties"]
+    granted: dict[str, set[str]] = {}
+    for policy in role.get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            dynamodb = {a for a in _as_list(statement["Action"]) if str(a).startswith("dynamodb:")}
+            if not dynamodb:
+                continue
+            (table,) = set(_references(statement["Resource"]))
+            granted.setdefault(table, set()).update(dynamodb)
 
-    actions = [
-        action
-        for policy in role.get("Policies", [])
-        for statement in policy["PolicyDocument"]["Statement"]
-        for action in _as_list(statement["Action"])
-    ]
-
-    assert not [action for action in actions if str(action).startswith("dynamodb:")]
+    assert granted == {
+        "TasksTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "ExecutionsTable": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"},
+    }
 
 
 def test_functions_run_on_the_layer_they_are_built_with(template: dict[str, Any]) -> None:

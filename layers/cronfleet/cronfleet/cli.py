@@ -8,9 +8,9 @@ and a message naming the argument; a template with problems exits with status 1 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -19,6 +19,10 @@ from rich.table import Table
 
 from cronfleet.registry import TaskDefinition, validate_template
 from cronfleet.schedule import Schedule, ScheduleError, load_timezone, parse_schedule
+
+if TYPE_CHECKING:
+    from cronfleet.audit import AuditReport
+    from cronfleet.store import Store
 
 app = typer.Typer(
     name="cronfleet",
@@ -179,6 +183,141 @@ def _task_preview(task: TaskDefinition, after: str | None, count: int) -> dict[s
         "enabled": task.enabled,
         "runs": _run_rows(schedule, runs),
     }
+
+
+# --- audit: the ledger against the schedules ---------------------------------------------------
+
+AUDIT_WINDOW = timedelta(hours=24)
+
+
+def _parse_utc(text: str | None, option: str) -> datetime | None:
+    """An ISO-8601 time; without an offset it is UTC (the ledger's own time)."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"'{text}' is not an ISO-8601 time such as 2026-11-01T09:00:00Z", param_hint=option
+        ) from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _ledger_store(
+    tasks_table: str, executions_table: str, endpoint_url: str | None, region: str | None
+) -> Store:
+    # Deferred: boto3 costs a second of start-up that `next` and `validate` should not pay.
+    from cronfleet.store import Store
+
+    return Store.connect(
+        tasks_table, executions_table, endpoint_url=endpoint_url, region=region, interactive=True
+    )
+
+
+def _print_audit(report: AuditReport) -> None:
+    window = f"({_utc_text(report.start)}, {_utc_text(report.end)}]"
+    table = Table(title=f"Ledger audit of {window}", title_justify="left")
+    table.add_column("Task", no_wrap=True)
+    table.add_column("State", no_wrap=True)
+    columns = ["expected", "final", "in_flight", "gaps"]
+    # Only when some task has them: slots of paused or disabled tasks are not expected.
+    columns += [name for name in ("paused", "disabled") if getattr(report.counts, name)]
+    for name in columns:
+        table.add_column(name.replace("_", " ").capitalize(), justify="right")
+    for task in report.tasks:
+        counts = task.counts.to_json()
+        table.add_row(task.task_id, task.state, *(str(counts[name]) for name in columns))
+    console.print(table)
+    for finding in report.findings:
+        console.print(str(finding), markup=False, highlight=False, soft_wrap=True)
+    for task in report.tasks:
+        if task.findings_omitted:
+            console.print(f"{task.task_id}: {task.findings_omitted} more finding(s) not shown")
+    if report.tick_gaps_total:
+        console.print(
+            f"Information: the dispatcher noticed missed ticks {report.tick_gaps_total} time(s), "
+            f"from {report.tick_gaps[0]} to {report.tick_gaps[-1]}; the tasks' ledgers above "
+            "show what became of their slots.",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    errors = sum(task.errors for task in report.tasks)
+    if errors:
+        console.print(f"{errors} finding(s) break the rule of one final state per slot.")
+    else:
+        console.print("Clean: every expected slot has exactly one ledger entry.")
+
+
+@app.command("audit")
+def audit_ledger(
+    tasks_table: Annotated[
+        str, typer.Option("--tasks-table", metavar="NAME", help="The stack's tasks table.")
+    ],
+    executions_table: Annotated[
+        str,
+        typer.Option("--executions-table", metavar="NAME", help="The stack's executions table."),
+    ],
+    task: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="TASK", help="Audit only this task (default: every task).", show_default=False
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Start of the window, exclusive: ISO-8601, UTC without an offset "
+            "(default: 24 hours before --until).",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="End of the window, inclusive (default: now)."),
+    ] = None,
+    as_json: JsonOption = False,
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint-url",
+            help="DynamoDB endpoint, such as DynamoDB Local's http://127.0.0.1:8000.",
+        ),
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option("--region", help="AWS region (default: from the AWS configuration)."),
+    ] = None,
+) -> None:
+    """Check the ledger: every slot ends in exactly one final state, or is in flight.
+
+    Exits 0 when clean, 1 when there are findings, 2 for bad input.
+    """
+    end = _parse_utc(until, "--until") or datetime.now(UTC)
+    start = _parse_utc(since, "--since") or end - AUDIT_WINDOW
+    if start >= end:
+        raise typer.BadParameter(
+            f"{_utc_text(start)} is not before --until ({_utc_text(end)})", param_hint="--since"
+        )
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from cronfleet.audit import audit
+    from cronfleet.store import StoreError, TaskNotFound
+
+    try:
+        store = _ledger_store(tasks_table, executions_table, endpoint_url, region)
+        report = audit(store, None if task is None else [task], start, end, datetime.now(UTC))
+    except TaskNotFound as exc:
+        raise typer.BadParameter(f"{exc} in {tasks_table}", param_hint="TASK") from exc
+    except (StoreError, BotoCoreError, ClientError) as exc:
+        error_console.print(f"Cannot read the ledger: {exc}", markup=False, highlight=False)
+        raise typer.Exit(code=2) from exc
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        _print_audit(report)
+    if not report.ok:
+        raise typer.Exit(code=1)
 
 
 def main() -> None:

@@ -14,7 +14,10 @@ if TYPE_CHECKING:
 # Retries here are botocore's, for throttling and transient faults on one call. An invoke that
 # still fails is recorded on the execution and retried by cronfleet's own policy.
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=3,
+    read_timeout=10,
+    max_pool_connections=32,  # the dispatcher invokes from up to 32 threads at once
 )
 
 

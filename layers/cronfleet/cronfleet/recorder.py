@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cronfleet.lifecycle import ExecutionEnvelope, RunStatus
+from cronfleet.envelope import ExecutionEnvelope
+from cronfleet.lifecycle import RunStatus
 from cronfleet.runs import conclude_attempt
 from cronfleet.store import AttemptOutcome, FinishResult, Store
 

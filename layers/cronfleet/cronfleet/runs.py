@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 
 from pydantic import JsonValue
 
+from cronfleet.envelope import ExecutionEnvelope
 from cronfleet.invoker import InvokeError, Invoker
 from cronfleet.lifecycle import (
-    ExecutionEnvelope,
     RunStatus,
     Trigger,
     attempts_left,

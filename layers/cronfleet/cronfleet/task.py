@@ -30,8 +30,9 @@ from typing import Any, overload
 
 from pydantic import JsonValue, ValidationError
 
+from cronfleet.envelope import ExecutionEnvelope
 from cronfleet.environment import CronfleetEnvironment, current_environment
-from cronfleet.lifecycle import ExecutionEnvelope, RunStatus, Trigger, slot_key
+from cronfleet.lifecycle import RunStatus, Trigger, slot_key
 from cronfleet.runs import RUNNING_GRACE, conclude_attempt
 from cronfleet.store import AttemptOutcome, Store
 

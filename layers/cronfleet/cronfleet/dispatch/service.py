@@ -9,11 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from cronfleet.dispatch.plan import plan_slots
 from cronfleet.invoker import Invoker
 from cronfleet.lifecycle import Trigger, from_epoch, slot_key
 from cronfleet.runs import START_GRACE, invoke_attempt
-from cronfleet.schedule import parse_schedule
 from cronfleet.store import Store, TaskRecord
 from cronfleet.watchdog import Watchdog, WatchdogReport
 
@@ -113,6 +111,10 @@ class Dispatcher:
             return _TaskOutcome(error=f"{task.task_id}: {type(exc).__name__}: {exc}")
 
     def _claim_and_invoke(self, task: TaskRecord, tick: datetime) -> _TaskOutcome:
+        # Imported on the first due task: an idle tick needs neither schedules nor planning.
+        from cronfleet.dispatch.plan import plan_slots
+        from cronfleet.schedule import parse_schedule
+
         assert task.due_at is not None
         definition = task.definition
         schedule = parse_schedule(definition.schedule, definition.timezone)
@@ -121,7 +123,8 @@ class Dispatcher:
             schedule,
             from_epoch(task.due_at),
             tick,
-            busy=task.is_busy,
+            # A queued slot is next in line: newer slots wait behind it as if it were running.
+            busy=task.is_busy or task.queued_slot is not None,
             queue_taken=task.queued_slot is not None,
         )
         now = self.clock()

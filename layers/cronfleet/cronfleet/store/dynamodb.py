@@ -28,7 +28,6 @@ from cronfleet.lifecycle import (
     epoch,
     slot_key,
 )
-from cronfleet.registry import TaskDefinition
 from cronfleet.stats import bucket_attribute
 from cronfleet.store.records import ExecutionRecord, TaskRecord
 
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from cronfleet.dispatch.plan import SlotPlan
+    from cronfleet.registry import TaskDefinition
 
 # Enough partitions that next-run updates of many tasks never pile onto one hot key, few
 # enough that a tick's empty queries cost nothing worth measuring.
@@ -49,8 +49,12 @@ ERROR_MESSAGE_LIMIT = 2048
 TRACEBACK_LIMIT = 8192
 
 # botocore's standard retry mode backs off with jitter on throttling and transient errors.
+# The pool matches the dispatcher's parallelism, so its threads never queue for a connection.
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=10
+    retries={"mode": "standard", "max_attempts": 8},
+    connect_timeout=5,
+    read_timeout=10,
+    max_pool_connections=32,
 )
 
 T = TypeVar("T")
@@ -58,6 +62,10 @@ T = TypeVar("T")
 
 class StoreError(RuntimeError):
     """A storage failure the caller cannot fix by retrying (missing table, bad permissions)."""
+
+
+class TaskStateError(RuntimeError):
+    """The task is not in a state that allows this (pausing a paused task, say)."""
 
 
 class TaskNotFound(LookupError):
@@ -126,6 +134,32 @@ class Store:
         self.retention = timedelta(days=history_retention_days)
         self.items_read = 0  # what queries returned: `make bench` reports it
 
+    @classmethod
+    def connect(
+        cls,
+        tasks_table: str,
+        executions_table: str,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        interactive: bool = False,
+    ) -> Store:
+        """A store on an explicit endpoint and region (DynamoDB Local, another region).
+
+        ``interactive`` fails fast on a wrong endpoint: a person is waiting at the terminal.
+        """
+        import boto3
+
+        config = CLIENT_CONFIG
+        if interactive:
+            config = Config(
+                retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10
+            )
+        client = boto3.client(
+            "dynamodb", endpoint_url=endpoint_url, region_name=region, config=config
+        )
+        return cls(tasks_table, executions_table, client=client)
+
     # --- errors ----------------------------------------------------------------------------
 
     def _call(self, operation: Callable[..., T], **kwargs: Any) -> T:
@@ -140,6 +174,17 @@ class Store:
                 ) from exc
             if code == "AccessDeniedException":
                 raise StoreError(f"access denied by IAM: {exc}") from exc
+            raise
+
+    def _conditional(self, operation: Callable[..., Any], **kwargs: Any) -> bool:
+        """Run a conditional write; False when its condition did not hold (someone else won,
+        or the state already moved on). Every other error propagates."""
+        try:
+            self._call(operation, **kwargs)
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
             raise
 
     # --- registry ----------------------------------------------------------------------------
@@ -212,23 +257,146 @@ class Store:
                 raise
             registered = self.get_task(definition.task_id)
             assert registered is not None
+            self._record_unscheduled_gap(current, registered, schedule_next, now)
             return registered
         raise StoreError(f"task '{definition.task_id}' kept changing while being registered")
 
+    def _record_unscheduled_gap(
+        self,
+        before: TaskRecord | None,
+        after: TaskRecord,
+        schedule_next: Callable[[datetime], datetime | None],
+        now: datetime,
+    ) -> None:
+        """A task scheduled again after being disabled or removed gets one SKIPPED entry for
+        the slots in between, so the ledger keeps an entry for every slot."""
+        was_unscheduled = before is not None and (before.deleted or not before.definition.enabled)
+        if not was_unscheduled or after.due_at is None or before is None or before.next_run is None:
+            return
+        until = after.next_run
+        if until is None or before.next_run >= until:
+            return
+        item = _final_item(
+            after.task_id,
+            before.next_run,
+            RunStatus.SKIPPED,
+            _n(epoch(now + self.retention)),
+            _s(slot_key(now)),
+            skip_reason=SkipReason.DISABLED,
+        )
+        item["range_until"] = _s(slot_key(until))
+        count = _count_slots(schedule_next, before.next_run, until)
+        if count is not None:
+            item["slot_count"] = _n(count)
+        self._conditional(
+            self.client.put_item,
+            TableName=self.executions_table,
+            Item=item,
+            ConditionExpression="attribute_not_exists(slot)",
+        )
+
     def deregister(self, task_id: str, now: datetime) -> None:
-        """Take a task out of scheduling; its item, counters and history stay."""
-        try:
-            self._call(
-                self.client.update_item,
-                TableName=self.tasks_table,
-                Key={"task_id": _s(task_id)},
-                UpdateExpression="SET deleted = :true, updated_at = :now REMOVE due_shard, due_at",
-                ConditionExpression="attribute_exists(task_id)",
-                ExpressionAttributeValues={":true": {"BOOL": True}, ":now": _s(slot_key(now))},
+        """Take a task out of scheduling; its item, counters and history stay.
+
+        A task never stored (a failed Create) is already gone: nothing to do.
+        """
+        self._conditional(
+            self.client.update_item,
+            TableName=self.tasks_table,
+            Key={"task_id": _s(task_id)},
+            UpdateExpression="SET deleted = :true, updated_at = :now REMOVE due_shard, due_at",
+            ConditionExpression="attribute_exists(task_id)",
+            ExpressionAttributeValues={":true": {"BOOL": True}, ":now": _s(slot_key(now))},
+        )
+
+    def pause(self, task_id: str, now: datetime) -> None:
+        """Stop scheduling a task; a deploy does not undo it. Raises if already paused."""
+        if self._conditional(
+            self.client.update_item,
+            TableName=self.tasks_table,
+            Key={"task_id": _s(task_id)},
+            UpdateExpression="SET paused = :true, paused_at = :now REMOVE due_shard, due_at",
+            ConditionExpression="attribute_exists(task_id) AND paused <> :true",
+            ExpressionAttributeValues={":true": {"BOOL": True}, ":now": _s(slot_key(now))},
+        ):
+            return
+        if self.get_task(task_id) is None:
+            raise TaskNotFound(task_id)
+        raise TaskStateError(f"task '{task_id}' is already paused")
+
+    def resume(
+        self, task_id: str, schedule_next: Callable[[datetime], datetime | None], now: datetime
+    ) -> TaskRecord:
+        """Schedule a paused task again from now on.
+
+        The slots that fell while it was paused are recorded as one SKIPPED (paused) ledger
+        entry, so the ledger still has an entry for every slot.
+        """
+        task = self.get_task(task_id)
+        if task is None:
+            raise TaskNotFound(task_id)
+        if not task.paused:
+            raise TaskStateError(f"task '{task_id}' is not paused")
+        next_run = schedule_next(now)
+        values: dict[str, Any] = {
+            ":false": {"BOOL": False},
+            ":true": {"BOOL": True},
+            ":now": _s(slot_key(now)),
+        }
+        sets = ["paused = :false", "updated_at = :now"]
+        removes = ["paused_at"]
+        if next_run is not None:
+            sets.append("next_run = :next")
+            values[":next"] = _s(slot_key(next_run))
+            if task.definition.enabled and not task.deleted:
+                sets += ["due_shard = :shard", "due_at = :due"]
+                values[":shard"] = _n(shard_of(task_id, DUE_SHARDS))
+                values[":due"] = _n(epoch(next_run))
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self.tasks_table,
+                    "Key": {"task_id": _s(task_id)},
+                    "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes),
+                    "ConditionExpression": "paused = :true",
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        skipped_until = next_run or now
+        if task.next_run is not None and task.next_run < skipped_until:
+            item = _final_item(
+                task_id,
+                task.next_run,
+                RunStatus.SKIPPED,
+                _n(epoch(now + self.retention)),
+                _s(slot_key(now)),
+                skip_reason=SkipReason.PAUSED,
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise  # a task never stored (a failed Create) is already gone: nothing to do
+            item["range_until"] = _s(slot_key(skipped_until))
+            skipped = _count_slots(schedule_next, task.next_run, skipped_until)
+            if skipped is not None:
+                item["slot_count"] = _n(skipped)
+                sets.append("stats_skipped = if_not_exists(stats_skipped, :zero) + :skipped")
+                values[":zero"] = _n(0)
+                values[":skipped"] = _n(skipped)
+                items[0]["Update"]["UpdateExpression"] = (
+                    "SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes)
+                )
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.executions_table,
+                        "Item": item,
+                        "ConditionExpression": "attribute_not_exists(slot)",
+                    }
+                }
+            )
+        if not self._transact(items):
+            raise TaskStateError(f"task '{task_id}' changed while being resumed; try again")
+        resumed = self.get_task(task_id)
+        assert resumed is not None
+        return resumed
 
     def get_task(self, task_id: str) -> TaskRecord | None:
         response = self._call(
@@ -452,32 +620,26 @@ class Store:
         grace: timedelta,
     ) -> bool:
         """PENDING -> RUNNING. False: this attempt is not pending (a duplicate delivery)."""
-        try:
-            self._call(
-                self.client.update_item,
-                TableName=self.executions_table,
-                Key={"task_id": _s(task_id), "slot": _s(slot)},
-                UpdateExpression=(
-                    f"SET #status = :running, attempts[{attempt - 1}].#status = :running, "
-                    f"attempts[{attempt - 1}].started_at = :started, "
-                    f"attempts[{attempt - 1}].request_id = :request, deadline_at = :deadline"
-                ),
-                ConditionExpression="#status = :pending AND attempt = :attempt",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":running": _s(RunStatus.RUNNING),
-                    ":pending": _s(RunStatus.PENDING),
-                    ":attempt": _n(attempt),
-                    ":started": _s(_iso(started)),
-                    ":request": _s(request_id),
-                    ":deadline": _n(epoch(deadline + grace)),
-                },
-            )
-            return True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        return self._conditional(
+            self.client.update_item,
+            TableName=self.executions_table,
+            Key={"task_id": _s(task_id), "slot": _s(slot)},
+            UpdateExpression=(
+                f"SET #status = :running, attempts[{attempt - 1}].#status = :running, "
+                f"attempts[{attempt - 1}].started_at = :started, "
+                f"attempts[{attempt - 1}].request_id = :request, deadline_at = :deadline"
+            ),
+            ConditionExpression="#status = :pending AND attempt = :attempt",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":running": _s(RunStatus.RUNNING),
+                ":pending": _s(RunStatus.PENDING),
+                ":attempt": _n(attempt),
+                ":started": _s(_iso(started)),
+                ":request": _s(request_id),
+                ":deadline": _n(epoch(deadline + grace)),
+            },
+        )
 
     def finish_attempt(
         self,
@@ -715,21 +877,15 @@ class Store:
     def _update_execution(
         self, execution: ExecutionRecord, expression: str, condition: str, values: dict[str, Any]
     ) -> bool:
-        try:
-            self._call(
-                self.client.update_item,
-                TableName=self.executions_table,
-                Key={"task_id": _s(execution.task_id), "slot": _s(execution.slot)},
-                UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=values,
-            )
-            return True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        return self._conditional(
+            self.client.update_item,
+            TableName=self.executions_table,
+            Key={"task_id": _s(execution.task_id), "slot": _s(execution.slot)},
+            UpdateExpression=expression,
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values,
+        )
 
     # --- the dispatcher's own heartbeat ------------------------------------------------------
 
@@ -792,6 +948,12 @@ class Store:
             condition += " AND slot BETWEEN :start AND :end"
             values[":start"] = _s(slot_key(start))
             values[":end"] = _s(slot_key(end))
+        elif start is not None:
+            condition += " AND slot >= :start"
+            values[":start"] = _s(slot_key(start))
+        elif end is not None:
+            condition += " AND slot <= :end"
+            values[":end"] = _s(slot_key(end))
         kwargs: dict[str, Any] = {
             "TableName": self.executions_table,
             "KeyConditionExpression": condition,
@@ -799,6 +961,8 @@ class Store:
             "ScanIndexForward": not newest_first,
             "ConsistentRead": True,
         }
+        if limit is not None:
+            kwargs["Limit"] = limit
         records: list[ExecutionRecord] = []
         for page in self._paginate(self.client.query, **kwargs):
             records += [ExecutionRecord.from_item(item) for item in page]
@@ -842,6 +1006,22 @@ class Store:
                 time.sleep(random.uniform(0, 0.05 * 2**attempt))
             else:
                 raise StoreError("DynamoDB kept leaving batch writes unprocessed; giving up")
+
+
+def _count_slots(
+    schedule_next: Callable[[datetime], datetime | None], first: datetime, until: datetime
+) -> int | None:
+    """Slots from ``first`` up to ``until``; None past 10,000 (left uncounted, not guessed)."""
+    count, current = 0, first
+    while current < until:
+        count += 1
+        if count > 10_000:
+            return None
+        following = schedule_next(current)
+        if following is None:
+            break
+        current = following
+    return count
 
 
 def task_timeout(definition: TaskDefinition) -> int:

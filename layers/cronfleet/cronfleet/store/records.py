@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cronfleet.lifecycle import RunStatus, Trigger, from_epoch, parse_slot
-from cronfleet.registry import TaskDefinition
 from cronfleet.stats import BUCKET_PREFIX, TaskStats
+
+if TYPE_CHECKING:
+    from cronfleet.registry import TaskDefinition
 
 Item = Mapping[str, Mapping[str, Any]]  # a DynamoDB item in the low-level wire format
 
@@ -46,9 +48,13 @@ class TaskRecord:
     stats: TaskStats = field(default_factory=TaskStats)
     created_at: str | None = None
     updated_at: str | None = None
+    paused_at: str | None = None
 
     @cached_property
     def definition(self) -> TaskDefinition:
+        # Imported here: an idle tick reads no definitions, so it need not load the models.
+        from cronfleet.registry import TaskDefinition
+
         return TaskDefinition.model_validate_json(self.definition_json)
 
     @property
@@ -71,6 +77,7 @@ class TaskRecord:
             stats=stats_from_item(item),
             created_at=_s(item, "created_at"),
             updated_at=_s(item, "updated_at"),
+            paused_at=_s(item, "paused_at"),
         )
 
 

@@ -8,26 +8,27 @@ asserts the body CloudFormation would receive. The events are the ones `sam loca
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 
 ROOT = Path(__file__).parents[2]
 EVENTS = ROOT / "events"
 
-# The handler talks to the stand-in ResponseURL over loopback, and nowhere else.
-pytestmark = [pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]
+# The handler talks to the stand-in ResponseURL and DynamoDB Local over loopback, nowhere else.
+pytestmark = pytest.mark.integration
 
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/cronfleet/5b1c2d3e-4f50-11ef"
 FUNCTION_ARN = (
@@ -56,17 +57,11 @@ INLINE_EVENTS: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture
-def registry_app(capsys: pytest.CaptureFixture[str]) -> ModuleType:
-    # Every function's module is app.py; load this one under a name of its own.
-    spec = importlib.util.spec_from_file_location(
-        "registry_app", ROOT / "functions" / "registry" / "app.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Registered first, as a normal import would be: pydantic resolves annotations through it.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+def registry_app(
+    capsys: pytest.CaptureFixture[str], sam_function: Callable[[str], ModuleType]
+) -> ModuleType:
+    """The registry function as `sam local invoke` would run it, on DynamoDB Local."""
+    module = sam_function("RegistryFunction")
     # Powertools keeps the first handler made for a service name for the whole process, bound
     # to whatever sys.stdout was then (possibly an earlier test's capture, closed by now).
     handler = module.logger.registered_handler
@@ -355,11 +350,11 @@ def test_an_unexpected_error_still_answers_failed(
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Given validation breaking in a way nobody planned for
-    def broken(logical_id: str, properties: Any) -> Any:
+    # Given storage failing in a way nobody planned for
+    def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(registry_app, "parse_task_definition", broken)
+    monkeypatch.setattr(registry_app.store, "register", broken)
     event = response_url.event("create")
 
     # When
@@ -395,3 +390,84 @@ def test_a_long_list_of_problems_is_cut_to_fit_the_4_kb_response(
     assert reason_lines[-1] == (
         f"... and {200 - shown} more; see the registry function's CloudWatch logs"
     )
+
+
+# --- registration keeps runtime state ------------------------------------------------------------
+
+
+def test_create_registers_the_task_for_scheduling(
+    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    event = response_url.event("create")
+    registry_app.handler(event, lambda_context)
+
+    task = registry_app.store.get_task("ExampleTask")
+    assert task is not None
+    assert task.definition.schedule == "cron(0 9 ? * MON-FRI *)"
+    assert task.definition.timezone == "Europe/London"
+    assert task.due_at is not None  # in the due index
+    assert task.next_run is not None
+    assert task.next_run.astimezone(ZoneInfo("Europe/London")).hour == 9
+
+
+def test_update_keeps_paused_and_counters_and_changes_the_definition(
+    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    # Given a registered task that an operator paused and that has run before
+    registry_app.handler(response_url.event("create"), lambda_context)
+    store = registry_app.store
+    store.pause("ExampleTask", datetime.now(UTC))
+    store.client.update_item(
+        TableName=store.tasks_table,
+        Key={"task_id": {"S": "ExampleTask"}},
+        UpdateExpression="ADD stats_runs :five, stats_succeeded :five",
+        ExpressionAttributeValues={":five": {"N": "5"}},
+    )
+
+    # When a deploy changes its schedule
+    update = response_url.event("update")
+    update["ResourceProperties"]["Schedule"] = "0 7 * * *"
+    registry_app.handler(update, lambda_context)
+
+    # Then the definition changed, and the task is still paused with its counters
+    assert response_url.received[-1].body["Status"] == "SUCCESS"
+    task = store.get_task("ExampleTask")
+    assert task is not None
+    assert task.definition.schedule == "0 7 * * *"
+    assert task.paused
+    assert task.due_at is None  # still out of the due index
+    assert (task.stats.runs, task.stats.succeeded) == (5, 5)
+
+
+def test_delete_takes_the_task_out_of_scheduling_and_keeps_its_history(
+    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    registry_app.handler(response_url.event("create"), lambda_context)
+    store = registry_app.store
+    task = store.get_task("ExampleTask")
+    assert task is not None
+    store.create_manual_execution(task, "2026-11-02T08:00:00Z#manual-test", datetime.now(UTC))
+
+    registry_app.handler(response_url.event("delete"), lambda_context)
+
+    deleted = store.get_task("ExampleTask")
+    assert deleted is not None
+    assert deleted.deleted
+    assert deleted.due_at is None
+    assert store.due_tasks(datetime.now(UTC) + timedelta(days=30)) == []
+    assert [e.slot for e in store.executions("ExampleTask")] == ["2026-11-02T08:00:00Z#manual-test"]
+
+
+def test_an_invalid_update_changes_nothing_stored(
+    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    registry_app.handler(response_url.event("create"), lambda_context)
+    before = registry_app.store.get_task("ExampleTask")
+
+    update = response_url.event("update")
+    update["ResourceProperties"]["Schedule"] = "0 25 * * *"
+    registry_app.handler(update, lambda_context)
+
+    assert response_url.received[-1].body["Status"] == "FAILED"
+    assert "ExampleTask.Schedule: hour field '25'" in response_url.received[-1].body["Reason"]
+    assert registry_app.store.get_task("ExampleTask") == before

@@ -1,0 +1,1 @@
+"""cronfleet's benchmarks: ``make bench`` runs them (``python -m benchmarks``), see run.py."""

@@ -1,0 +1,56 @@
+"""Dispatcher: each scheduler tick claims the due slots, invokes them and runs the watchdog."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from cronfleet.dispatch.events import TickEvent
+from cronfleet.dispatch.service import Dispatcher
+from cronfleet.environment import current_environment
+from cronfleet.invoker import LambdaInvoker
+from cronfleet.observability import MetricUnit, logger, metrics
+from cronfleet.store import Store
+
+environment = current_environment()  # a missing variable fails the cold start, by name
+
+
+@cache
+def dispatcher() -> Dispatcher:
+    """Built on the first tick and reused: creating boto3 clients is most of a cold start."""
+    store = Store(
+        environment.tasks_table_name,
+        environment.executions_table_name,
+        history_retention_days=environment.history_retention_days,
+    )
+    return Dispatcher(store, LambdaInvoker())
+
+
+@logger.inject_lambda_context(correlation_id_path="scheduled_time")
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        tick = TickEvent.model_validate(event)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+        ]
+        logger.error("Malformed tick event; nothing dispatched", extra={"problems": problems})
+        return {"status": "rejected", "problems": problems}
+
+    report = dispatcher().tick(tick.scheduled_time)
+    metrics.add_metric(name="DispatcherHeartbeat", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="DueTasks", unit=MetricUnit.Count, value=report.due_tasks)
+    metrics.add_metric(name="Invoked", unit=MetricUnit.Count, value=report.invoked)
+    metrics.add_metric(name="InvokeFailures", unit=MetricUnit.Count, value=report.invoke_failures)
+    metrics.add_metric(name="MissedTicks", unit=MetricUnit.Count, value=report.missed_ticks)
+    if report.errors:
+        logger.error("Some tasks could not be dispatched", extra={"errors": report.errors})
+    summary = asdict(report)
+    summary["tick"] = report.tick.isoformat()
+    logger.info("Tick dispatched", extra={"report": summary})
+    return {"status": "dispatched", **summary}

@@ -1,0 +1,41 @@
+"""Recorder: finalises attempts a task could not record itself (timeout, crash, OOM, init error).
+
+It is the on-failure destination of every task function's asynchronous invokes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from cronfleet.environment import current_environment
+from cronfleet.observability import logger
+from cronfleet.recorder import FailureDestinationRecord, record_failure
+from cronfleet.store import Store
+
+environment = current_environment()
+store = Store(
+    environment.tasks_table_name,
+    environment.executions_table_name,
+    history_retention_days=environment.history_retention_days,
+)
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        record = FailureDestinationRecord.model_validate(event)
+        record.envelope()
+    except (ValidationError, ValueError) as exc:
+        logger.error(
+            "Not an on-failure record of a cronfleet run; nothing recorded",
+            extra={"error": str(exc)},
+        )
+        return {"status": "rejected", "error": str(exc)}
+    result = record_failure(store, record)
+    return {
+        "status": "recorded" if result.recorded else "already-recorded",
+        "final_status": result.final_status,
+    }

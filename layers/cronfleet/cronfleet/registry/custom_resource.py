@@ -1,0 +1,247 @@
+"""The CloudFormation custom-resource protocol behind ``Custom::ScheduledTask``.
+
+On Create and Update the definition is validated with :func:`parse_task_definition`, the same
+rules as ``cronfleet validate``, then registered: the definition is written and the task's
+runtime state (paused, counters, history, next run) is kept. A bad definition answers FAILED
+with one line per problem, so the deploy stops and CloudFormation rolls back. Delete takes the
+task out of scheduling and keeps its history.
+
+Whatever happens, CloudFormation hears back: it otherwise waits for the resource's timeout
+before it gives up, and the stack is stuck in the meantime.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from cronfleet.registry.definition import parse_task_definition
+from cronfleet.registry.problems import InvalidTaskDefinition
+from cronfleet.store import Store
+
+logger = logging.getLogger(__name__)
+
+# CloudFormation refuses a response body over 4096 bytes, and the resource then waits out its
+# timeout as if no answer came. Long problem lists are cut to fit.
+RESPONSE_LIMIT_BYTES = 4096
+RESPONSE_TIMEOUT_SECONDS = 10
+RESPONSE_ATTEMPTS = 3
+
+# Returned as the physical id of a Create that failed. CloudFormation sends a Delete for it
+# while rolling back; ':' cannot occur in a task id, so that Delete can never remove a real
+# task that happens to share the rejected definition's Name.
+FAILED_CREATE_PREFIX = "failed-create:"
+
+
+class MalformedCustomResourceEvent(ValueError):
+    """An event that cannot be answered: it carries no usable ResponseURL."""
+
+
+class CustomResourceEvent(BaseModel):
+    """What it takes to answer a CloudFormation custom resource request at all."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    # A pre-signed S3 URL (https). Plain http is accepted for `sam local invoke` and tests.
+    response_url: str = Field(alias="ResponseURL", pattern=r"^https?://\S+$")
+    stack_id: str = Field("", alias="StackId")
+    request_id: str = Field("", alias="RequestId")
+    logical_resource_id: str = Field("", alias="LogicalResourceId")
+    physical_resource_id: str | None = Field(None, alias="PhysicalResourceId")
+
+
+class ScheduledTaskRequest(CustomResourceEvent):
+    """A complete Create, Update or Delete request for a ``Custom::ScheduledTask``."""
+
+    request_type: Literal["Create", "Update", "Delete"] = Field(alias="RequestType")
+    stack_id: str = Field(alias="StackId", min_length=1)
+    request_id: str = Field(alias="RequestId", min_length=1)
+    logical_resource_id: str = Field(alias="LogicalResourceId", min_length=1)
+    resource_type: str = Field("", alias="ResourceType")
+    resource_properties: dict[str, Any] | None = Field(None, alias="ResourceProperties")
+    old_resource_properties: dict[str, Any] | None = Field(None, alias="OldResourceProperties")
+
+    @model_validator(mode="after")
+    def _properties_to_validate(self) -> ScheduledTaskRequest:
+        if self.request_type != "Delete" and self.resource_properties is None:
+            raise PydanticCustomError(
+                "missing_properties",
+                "ResourceProperties: required for {request_type}",
+                {"request_type": self.request_type},
+            )
+        return self
+
+
+class CustomResourceResponse(BaseModel):
+    """The body CloudFormation expects at the ResponseURL."""
+
+    model_config = ConfigDict(serialize_by_alias=True, frozen=True)
+
+    status: Literal["SUCCESS", "FAILED"] = Field(alias="Status")
+    reason: str | None = Field(None, alias="Reason")
+    physical_resource_id: str = Field(alias="PhysicalResourceId")
+    stack_id: str = Field(alias="StackId")
+    request_id: str = Field(alias="RequestId")
+    logical_resource_id: str = Field(alias="LogicalResourceId")
+    data: dict[str, str] | None = Field(None, alias="Data")
+
+    def body(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+def answer(event: dict[str, Any], store: Store, log_stream: str) -> CustomResourceResponse:
+    """Handle one request and PUT the answer to CloudFormation's ResponseURL.
+
+    Raises :class:`MalformedCustomResourceEvent` only when there is nobody to answer.
+    """
+    try:
+        envelope = CustomResourceEvent.model_validate(event)
+    except ValidationError as exc:
+        # Nobody can be told: CloudFormation will wait out the resource's timeout. Fail the
+        # invocation loudly so the cause is in the logs and in the Lambda error metrics.
+        logger.error(
+            "Cannot answer CloudFormation: the event has no usable ResponseURL",
+            extra={"event_keys": sorted(event) if isinstance(event, dict) else None},
+        )
+        first = exc.errors()[0]
+        raise MalformedCustomResourceEvent(
+            "not a CloudFormation custom resource event: "
+            + _request_problem(first["loc"], first["msg"])
+        ) from exc
+
+    try:
+        response = respond(event, envelope, store, datetime.now(UTC))
+    except Exception as exc:  # CloudFormation must hear back, whatever went wrong
+        logger.exception("Unexpected error; answering FAILED")
+        response = _failed(
+            envelope,
+            _unchanged_physical_id(envelope),
+            f"Internal error in the registry ({type(exc).__name__}); "
+            f"see CloudWatch log stream {log_stream}",
+        )
+    response = fit_response_limit(response)
+    # Logged before the PUT, so the answer is on record even when the URL cannot be reached
+    # (as with the sample events under `sam local invoke`).
+    logger.info("Answering CloudFormation", extra={"response": response.model_dump()})
+    send_response(envelope.response_url, response)
+    return response
+
+
+def respond(
+    event: dict[str, Any], envelope: CustomResourceEvent, store: Store, now: datetime
+) -> CustomResourceResponse:
+    """Decide the answer to one request, and register or deregister the task."""
+    try:
+        request = ScheduledTaskRequest.model_validate(event)
+    except ValidationError as exc:
+        lines = [_request_problem(error["loc"], error["msg"]) for error in exc.errors()]
+        logger.error("Malformed custom resource request", extra={"problems": lines})
+        return _failed(
+            envelope, _unchanged_physical_id(envelope), "\n".join(["Malformed request:", *lines])
+        )
+
+    if request.request_type == "Delete":
+        # Delete must succeed even for ids it does not know (a failed Create's
+        # FAILED_CREATE_PREFIX id, a task already gone), or the stack can never be deleted.
+        physical_id = _unchanged_physical_id(request)
+        if not physical_id.startswith(FAILED_CREATE_PREFIX):
+            store.deregister(physical_id, now)
+        logger.info("Task taken out of scheduling; history kept", extra={"task_id": physical_id})
+        return _succeeded(request, physical_id)
+
+    try:
+        definition = parse_task_definition(
+            request.logical_resource_id, request.resource_properties or {}
+        )
+    except InvalidTaskDefinition as exc:
+        lines = [str(problem) for problem in exc.problems]
+        logger.info("Invalid task definition", extra={"problems": lines})
+        return _failed(request, _unchanged_physical_id(request), "\n".join(lines))
+
+    task_id = definition.task_id
+    if request.request_type == "Update" and request.physical_resource_id != task_id:
+        # A new physical id tells CloudFormation the old task is replaced; it sends a Delete
+        # for the old id once the stack update completes.
+        logger.info("Task renamed", extra={"old": request.physical_resource_id, "new": task_id})
+    # One conditional write of the definition fields: paused, counters and the pending next
+    # run survive the deploy (see Store.register).
+    store.register(definition, definition.compiled_schedule().next_run, now)
+    logger.info("Task registered", extra={"task_id": task_id, "request": request.request_type})
+    return _succeeded(request, task_id, data={"TaskId": task_id})
+
+
+def send_response(url: str, response: CustomResourceResponse) -> None:
+    """PUT the response to the pre-signed URL, retrying briefly on network errors."""
+    body = response.body()
+    # The pre-signed S3 URL is signed without a content type; urllib would add one otherwise.
+    headers = {"Content-Type": "", "Content-Length": str(len(body))}
+    request = urllib.request.Request(url, data=body, headers=headers, method="PUT")
+    for attempt in range(1, RESPONSE_ATTEMPTS + 1):
+        try:
+            # http(s) only: CustomResourceEvent checked the scheme.
+            with urllib.request.urlopen(request, timeout=RESPONSE_TIMEOUT_SECONDS) as reply:
+                logger.info(
+                    "Answered CloudFormation",
+                    extra={"status": response.status, "http_status": reply.status},
+                )
+                return
+        except (urllib.error.URLError, OSError) as exc:
+            logger.warning(
+                "Could not answer CloudFormation", extra={"attempt": attempt, "error": str(exc)}
+            )
+            if attempt == RESPONSE_ATTEMPTS:
+                raise
+            time.sleep(attempt)
+
+
+def fit_response_limit(response: CustomResourceResponse) -> CustomResourceResponse:
+    """Drop trailing problem lines until the body fits CloudFormation's 4 KB limit."""
+    if response.reason is None or len(response.body()) <= RESPONSE_LIMIT_BYTES:
+        return response
+    lines = response.reason.split("\n")
+    for keep in range(len(lines) - 1, -1, -1):
+        note = f"... and {len(lines) - keep} more; see the registry function's CloudWatch logs"
+        shorter = response.model_copy(update={"reason": "\n".join([*lines[:keep], note])})
+        if len(shorter.body()) <= RESPONSE_LIMIT_BYTES:
+            return shorter
+    return response.model_copy(update={"reason": response.reason[:1000]})
+
+
+def _succeeded(
+    request: CustomResourceEvent, physical_id: str, data: dict[str, str] | None = None
+) -> CustomResourceResponse:
+    return CustomResourceResponse(
+        Status="SUCCESS",
+        PhysicalResourceId=physical_id,
+        StackId=request.stack_id,
+        RequestId=request.request_id,
+        LogicalResourceId=request.logical_resource_id,
+        Data=data,
+    )
+
+
+def _failed(request: CustomResourceEvent, physical_id: str, reason: str) -> CustomResourceResponse:
+    return CustomResourceResponse(
+        Status="FAILED",
+        Reason=reason,
+        PhysicalResourceId=physical_id,
+        StackId=request.stack_id,
+        RequestId=request.request_id,
+        LogicalResourceId=request.logical_resource_id,
+    )
+
+
+def _unchanged_physical_id(request: CustomResourceEvent) -> str:
+    """The resource's existing physical id, or, for a Create, the failed-Create marker."""
+    return request.physical_resource_id or f"{FAILED_CREATE_PREFIX}{request.request_id}"
+
+
+def _request_problem(loc: tuple[int | str, ...], message: str) -> str:
+    return f"{'.'.join(map(str, loc))}: {message}" if loc else message
