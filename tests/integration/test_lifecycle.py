@@ -503,3 +503,69 @@ def test_slots_while_a_task_was_disabled_get_one_skipped_entry(
         ("08:05", RunStatus.PENDING, None, 1),
     ]
     assert entries[1].skip_reason == "disabled"
+
+
+# --- invoke failures and overruns ----------------------------------------------------------------
+
+
+class RefusingOnce:
+    """Lambda's control plane throttling the first invoke, then accepting (the adapter edge)."""
+
+    def __init__(self, queue: QueuedLambda) -> None:
+        self.queue = queue
+        self.refused = 0
+
+    def invoke(self, function: str, event: dict[str, Any]) -> None:
+        from cronfleet.invoker import InvokeError
+
+        if not self.refused:
+            self.refused += 1
+            raise InvokeError("TooManyRequestsException", "Rate Exceeded.")
+        self.queue.invoke(function, event)
+
+
+def test_a_failed_invoke_is_recorded_on_the_attempt_and_retried(
+    store: Store, clock: FakeClock, lambda_queue: QueuedLambda
+) -> None:
+    retry = {"MaxAttempts": 3, "IntervalSeconds": 60, "JitterStrategy": "NONE"}
+    register(store, clock, "report", Schedule="5 8 * * *", Retry=retry)
+    dispatcher = Dispatcher(store, RefusingOnce(lambda_queue), clock=clock)
+
+    clock.now = datetime(2026, 11, 2, 8, 5, tzinfo=UTC)
+    report = dispatcher.tick(clock.now)
+    first = only(store, "report")
+    dispatcher.tick(clock.advance(minutes=1))  # the backoff has passed: attempt 2
+
+    assert (report.invoked, report.invoke_failures) == (0, 1)
+    assert first.status is RunStatus.RETRY_WAIT
+    assert first.attempts[0].error_type == "InvokeError.TooManyRequestsException"
+    assert first.attempts[0].error_message == "Rate Exceeded."
+    assert lambda_queue.slots_invoked() == [("report", "2026-11-02T08:05:00Z", 2)]
+
+
+def test_a_run_past_its_deadline_is_timed_out_by_the_watchdog(
+    store: Store, clock: FakeClock, lambda_queue: QueuedLambda
+) -> None:
+    register(store, clock, "slow", Schedule="5 8 * * *", TimeoutSeconds="60")
+    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    clock.now = datetime(2026, 11, 2, 8, 5, tzinfo=UTC)
+    dispatcher.tick(clock.now)
+    ((_, event),) = lambda_queue.take()
+    assert store.start_attempt(
+        "slow",
+        event["cronfleet"]["slot"],
+        1,
+        request_id="r-1",
+        started=clock.now,
+        deadline=clock.now + timedelta(seconds=60),
+        grace=timedelta(minutes=2),
+    )
+
+    clock.advance(minutes=2)  # past the deadline, within the grace: still running
+    assert dispatcher.tick(clock.now.replace(second=0)).watchdog.timed_out == 0
+    clock.advance(minutes=2)  # past deadline + grace, and no word from Lambda
+    assert dispatcher.tick(clock.now.replace(second=0)).watchdog.timed_out == 1
+
+    execution = only(store, "slow")
+    assert execution.attempts[0].status is RunStatus.TIMED_OUT
+    assert execution.status is RunStatus.RETRY_WAIT  # the default policy retries it
