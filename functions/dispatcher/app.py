@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from cronfleet.alerting import Alerter
 from cronfleet.dispatch.events import TickEvent
 from cronfleet.dispatch.service import Dispatcher
 from cronfleet.environment import current_environment
@@ -27,7 +28,7 @@ def dispatcher() -> Dispatcher:
         environment.executions_table_name,
         history_retention_days=environment.history_retention_days,
     )
-    return Dispatcher(store, LambdaInvoker())
+    return Dispatcher(store, LambdaInvoker(), alerter=Alerter.from_environment(store, environment))
 
 
 @logger.inject_lambda_context(correlation_id_path="scheduled_time")

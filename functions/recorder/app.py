@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from cronfleet.alerting import Alerter
 from cronfleet.environment import current_environment
 from cronfleet.observability import logger
 from cronfleet.recorder import FailureDestinationRecord, record_failure
@@ -21,6 +22,7 @@ store = Store(
     environment.executions_table_name,
     history_retention_days=environment.history_retention_days,
 )
+alerter = Alerter.from_environment(store, environment)  # the SNS client is made on first alert
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
@@ -34,7 +36,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             extra={"error": str(exc)},
         )
         return {"status": "rejected", "error": str(exc)}
-    result = record_failure(store, record)
+    result = record_failure(store, record, alerter)
     return {
         "status": "recorded" if result.recorded else "already-recorded",
         "final_status": result.final_status,

@@ -199,8 +199,12 @@ def sam_function(
             reference = value["Ref"]
             if reference in table_names:
                 return table_names[reference]
-            parameter = _template_document["Parameters"][reference]
-            return str(parameter["Default"])
+            parameter = _template_document["Parameters"].get(reference)
+            # Other resources (the alert topic) have no local counterpart: `sam local invoke`
+            # leaves such variables empty too, which the code reads as "not configured".
+            return str(parameter["Default"]) if parameter else ""
+        if isinstance(value, dict):
+            return ""  # Fn::Sub and friends: deploy-time values
         return str(value)
 
     def load(logical_id: str) -> ModuleType:

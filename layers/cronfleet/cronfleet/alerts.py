@@ -597,10 +597,12 @@ class SnsNotifier:
 
     def publish(self, alert: Alert, links: ConsoleLinks | None = None) -> str:
         """Send the alert; returns SNS's MessageId."""
+        return self.send(render(alert, links), topic_arn=alert.topic_arn)
+
+    def send(self, request: Mapping[str, Any], *, topic_arn: str | None = None) -> str:
+        """Publish an already rendered message (Subject, Message, MessageStructure, ...)."""
         try:
-            response = self.client.publish(
-                TopicArn=alert.topic_arn or self.topic_arn, **render(alert, links)
-            )
+            response = self.client.publish(TopicArn=topic_arn or self.topic_arn, **request)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise AlertDeliveryError(

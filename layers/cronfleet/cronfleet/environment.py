@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class InvalidEnvironment(ValueError):
@@ -25,6 +25,21 @@ class CronfleetEnvironment(BaseModel):
     history_retention_days: int = Field(90, alias="HISTORY_RETENTION_DAYS", ge=1, le=3650)
     # Which task a direct invoke (a plain event, as `sam local invoke` sends) runs as.
     task_id: str | None = Field(None, alias="CRONFLEET_TASK_ID")
+    # Alerts: published to this topic when set; logged instead when absent (local runs).
+    alert_topic_arn: str | None = Field(None, alias="ALERT_TOPIC_ARN")
+    # Console links in alerts: the dashboard's name and the region everything lives in.
+    dashboard_name: str | None = Field(None, alias="DASHBOARD_NAME")
+    aws_region: str | None = Field(None, alias="AWS_REGION")
+    # Per-task run metrics are emitted only when a namespace is configured.
+    metrics_namespace: str | None = Field(None, alias="POWERTOOLS_METRICS_NAMESPACE")
+
+    @field_validator(
+        "alert_topic_arn", "dashboard_name", "aws_region", "metrics_namespace", mode="before"
+    )
+    @classmethod
+    def _empty_is_absent(cls, value: object) -> object:
+        # CloudFormation can only set a variable, not leave it out: "" means "not configured".
+        return None if isinstance(value, str) and not value.strip() else value
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> CronfleetEnvironment:

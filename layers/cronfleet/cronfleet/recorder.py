@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,9 @@ from cronfleet.envelope import ExecutionEnvelope
 from cronfleet.lifecycle import RunStatus
 from cronfleet.runs import conclude_attempt
 from cronfleet.store import AttemptOutcome, FinishResult, Store
+
+if TYPE_CHECKING:
+    from cronfleet.alerting import Alerter
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +87,9 @@ class FailureDestinationRecord(_RecordPart):
         )
 
 
-def record_failure(store: Store, record: FailureDestinationRecord) -> FinishResult:
+def record_failure(
+    store: Store, record: FailureDestinationRecord, alerter: Alerter | None = None
+) -> FinishResult:
     """Finalise the attempt the record is about; a no-op if it was already recorded."""
     envelope = record.envelope()
     ids = {"task_id": envelope.task_id, "slot": envelope.slot, "attempt": envelope.attempt}
@@ -93,7 +98,15 @@ def record_failure(store: Store, record: FailureDestinationRecord) -> FinishResu
         logger.error("On-failure record for an unknown task", extra=ids)
         return FinishResult(recorded=False)
     outcome = record.outcome()
-    result = conclude_attempt(store, task, envelope.slot, envelope.attempt, outcome)
+    result = conclude_attempt(
+        store,
+        task,
+        envelope.slot,
+        envelope.attempt,
+        outcome,
+        alerter=alerter,
+        request_id=record.request_context.request_id,
+    )
     logger.info(
         "Recorded a failure the task could not record",
         extra={

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pydantic import JsonValue
 
@@ -24,6 +25,9 @@ from cronfleet.lifecycle import (
     slot_key,
 )
 from cronfleet.store import AttemptOutcome, FinishResult, Store, TaskRecord, task_timeout
+
+if TYPE_CHECKING:
+    from cronfleet.alerting import Alerter
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +68,18 @@ def conclude_attempt(
     retryable: bool = True,
     from_statuses: tuple[RunStatus, ...] = (RunStatus.PENDING, RunStatus.RUNNING),
     rng: random.Random | None = None,
+    alerter: Alerter | None = None,
+    request_id: str | None = None,
 ) -> FinishResult:
-    """Record an attempt's end; schedule the next attempt if the policy allows one."""
+    """Record an attempt's end; schedule the next attempt if the policy allows one.
+
+    With an ``alerter``, the alerts and run metrics the recorded end raises follow it.
+    """
     retry_at = None
     policy = task.definition.retry
     if outcome.status is not RunStatus.SUCCEEDED and retryable and attempts_left(policy, attempt):
         retry_at = outcome.ended_at + timedelta(seconds=retry_delay(policy, attempt, rng))
-    return store.finish_attempt(
+    result = store.finish_attempt(
         task.task_id,
         slot,
         attempt,
@@ -79,6 +88,9 @@ def conclude_attempt(
         consecutive_failures=task.stats.consecutive_failures,
         from_statuses=from_statuses,
     )
+    if alerter is not None:
+        alerter.attempt_finished(task, slot, attempt, outcome, result, request_id=request_id)
+    return result
 
 
 def invoke_attempt(
@@ -90,6 +102,7 @@ def invoke_attempt(
     trigger: Trigger,
     now: datetime,
     rng: random.Random | None = None,
+    alerter: Alerter | None = None,
 ) -> bool:
     envelope = build_envelope(task, slot, attempt, trigger, now)
     target = task.definition.function
@@ -119,5 +132,8 @@ def invoke_attempt(
             ran_code=False,
         ),
         rng=rng,
+        alerter=alerter,
     )
+    if alerter is not None:
+        alerter.dispatch_failed(task, slot, attempt, error.code, error.message, now)
     return False

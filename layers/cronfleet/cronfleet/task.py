@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import JsonValue, ValidationError
 
@@ -35,6 +35,9 @@ from cronfleet.environment import CronfleetEnvironment, current_environment
 from cronfleet.lifecycle import RunStatus, Trigger, slot_key
 from cronfleet.runs import RUNNING_GRACE, conclude_attempt
 from cronfleet.store import AttemptOutcome, Store
+
+if TYPE_CHECKING:
+    from cronfleet.alerting import Alerter
 
 logger = logging.getLogger("cronfleet.task")
 
@@ -77,7 +80,10 @@ def scheduled_task(func: TaskFunction, /) -> LambdaHandler: ...
 
 @overload
 def scheduled_task(
-    *, store: Store | None = None, clock: Callable[[], datetime] | None = None
+    *,
+    store: Store | None = None,
+    clock: Callable[[], datetime] | None = None,
+    alerter: Alerter | None = None,
 ) -> Callable[[TaskFunction], LambdaHandler]: ...
 
 
@@ -87,17 +93,19 @@ def scheduled_task(
     *,
     store: Store | None = None,
     clock: Callable[[], datetime] | None = None,
+    alerter: Alerter | None = None,
 ) -> LambdaHandler | Callable[[TaskFunction], LambdaHandler]:
     """Wrap task code as a Lambda handler.
 
-    ``store`` and ``clock`` are for tests and the local runner's simulated time; in Lambda the
-    store comes from the function's environment and the clock is the real one.
+    ``store``, ``clock`` and ``alerter`` are for tests and the local runner's simulated time; in
+    Lambda the store and the alerter come from the function's environment and the clock is the
+    real one. A given store without an alerter raises no alerts.
     """
 
     def decorate(task_function: TaskFunction) -> LambdaHandler:
         @functools.wraps(task_function)
         def handler(event: Any, context: Any) -> dict[str, Any]:
-            return _TaskRun(task_function, store, clock or _utc_now).handle(event, context)
+            return _TaskRun(task_function, store, clock or _utc_now, alerter).handle(event, context)
 
         return handler
 
@@ -106,15 +114,22 @@ def scheduled_task(
 
 class _TaskRun:
     def __init__(
-        self, task_function: TaskFunction, store: Store | None, clock: Callable[[], datetime]
+        self,
+        task_function: TaskFunction,
+        store: Store | None,
+        clock: Callable[[], datetime],
+        alerter: Alerter | None = None,
     ) -> None:
         self.task_function = task_function
         self._store = store
         self.clock = clock
+        self.alerter = alerter
 
     def store(self, environment: CronfleetEnvironment | None) -> Store | None:
         if self._store is None and environment is not None:
             self._store = _store_for(environment)
+            if self.alerter is None:
+                self.alerter = _alerter_for(environment)
         return self._store
 
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
@@ -178,6 +193,8 @@ class _TaskRun:
             outcome,
             retryable=retryable,
             from_statuses=(RunStatus.RUNNING,),
+            alerter=self.alerter,
+            request_id=request_id,
         )
         status = result.final_status.value if result.final_status else "RETRY_SCHEDULED"
         if not result.recorded:
@@ -235,7 +252,15 @@ class _TaskRun:
         )
         outcome, _ = self.run_code(task_context)
         conclude_attempt(
-            store, task, slot, 1, outcome, retryable=False, from_statuses=(RunStatus.RUNNING,)
+            store,
+            task,
+            slot,
+            1,
+            outcome,
+            retryable=False,
+            from_statuses=(RunStatus.RUNNING,),
+            alerter=self.alerter,
+            request_id=getattr(context, "aws_request_id", None),
         )
         return {
             "status": outcome.status.value,
@@ -288,3 +313,10 @@ def _store_for(environment: CronfleetEnvironment) -> Store:
         environment.executions_table_name,
         history_retention_days=environment.history_retention_days,
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _alerter_for(environment: CronfleetEnvironment) -> Alerter:
+    from cronfleet.alerting import Alerter
+
+    return Alerter.from_environment(_store_for(environment), environment)

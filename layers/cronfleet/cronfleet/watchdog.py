@@ -18,11 +18,15 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from cronfleet.invoker import Invoker
 from cronfleet.lifecycle import RunStatus
 from cronfleet.runs import START_GRACE, conclude_attempt, invoke_attempt
-from cronfleet.store import AttemptOutcome, ExecutionRecord, Store, TaskRecord
+from cronfleet.store import AttemptOutcome, ExecutionRecord, FinishResult, Store, TaskRecord
+
+if TYPE_CHECKING:
+    from cronfleet.alerting import Alerter
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +50,13 @@ class Watchdog:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
+        alerter: Alerter | None = None,
     ) -> None:
         self.store = store
         self.invoker = invoker
         self.clock = clock
         self.rng = rng
+        self.alerter = alerter
 
     def sweep(self, now: datetime) -> WatchdogReport:
         report = WatchdogReport()
@@ -84,7 +90,7 @@ class Watchdog:
                 error_message="the function never started, even after a second invoke",
                 ran_code=False,
             )
-            if conclude_attempt(
+            result = conclude_attempt(
                 self.store,
                 task,
                 execution.slot,
@@ -92,8 +98,10 @@ class Watchdog:
                 outcome,
                 from_statuses=(RunStatus.PENDING,),
                 rng=self.rng,
-            ).recorded:
+            )
+            if result.recorded:
                 report.lost += 1
+                self._abandoned(task, execution, outcome, result, never_started=True)
         elif execution.status is RunStatus.RUNNING:
             outcome = AttemptOutcome(
                 status=RunStatus.TIMED_OUT,
@@ -102,7 +110,7 @@ class Watchdog:
                 error_message="no result by the attempt's deadline",
                 ran_code=False,
             )
-            if conclude_attempt(
+            result = conclude_attempt(
                 self.store,
                 task,
                 execution.slot,
@@ -110,8 +118,10 @@ class Watchdog:
                 outcome,
                 from_statuses=(RunStatus.RUNNING,),
                 rng=self.rng,
-            ).recorded:
+            )
+            if result.recorded:
                 report.timed_out += 1
+                self._abandoned(task, execution, outcome, result, never_started=False)
         elif execution.status is RunStatus.RETRY_WAIT:
             if self.store.begin_next_attempt(execution, now=now, start_grace=START_GRACE):
                 report.retried += 1
@@ -122,6 +132,26 @@ class Watchdog:
             elif self.store.begin_next_attempt(execution, now=now, start_grace=START_GRACE):
                 report.released += 1
                 self._invoke(task, execution, 1, now)
+
+    def _abandoned(
+        self,
+        task: TaskRecord,
+        execution: ExecutionRecord,
+        outcome: AttemptOutcome,
+        result: FinishResult,
+        *,
+        never_started: bool,
+    ) -> None:
+        if self.alerter is not None:
+            self.alerter.run_abandoned(
+                task,
+                execution.slot,
+                execution.attempt,
+                outcome,
+                result,
+                never_started=never_started,
+                reason=outcome.error_message or "",
+            )
 
     def _invoke(
         self, task: TaskRecord, execution: ExecutionRecord, attempt: int, now: datetime
@@ -135,4 +165,5 @@ class Watchdog:
             execution.trigger,
             now,
             self.rng,
+            self.alerter,
         )

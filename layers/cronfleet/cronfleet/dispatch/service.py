@@ -8,12 +8,18 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from cronfleet.invoker import Invoker
 from cronfleet.lifecycle import Trigger, from_epoch, slot_key
 from cronfleet.runs import START_GRACE, invoke_attempt
 from cronfleet.store import Store, TaskRecord
 from cronfleet.watchdog import Watchdog, WatchdogReport
+
+if TYPE_CHECKING:
+    from cronfleet.alerting import Alerter
+    from cronfleet.dispatch.plan import SlotPlan
+    from cronfleet.schedule import Schedule
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +64,15 @@ class Dispatcher:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_parallel: int = MAX_PARALLEL,
         rng: random.Random | None = None,
+        alerter: Alerter | None = None,
     ) -> None:
         self.store = store
         self.invoker = invoker
         self.clock = clock
         self.max_parallel = max_parallel
         self.rng = rng
-        self.watchdog = Watchdog(store, invoker, clock=clock, rng=rng)
+        self.alerter = alerter
+        self.watchdog = Watchdog(store, invoker, clock=clock, rng=rng, alerter=alerter)
 
     def tick(self, tick: datetime) -> TickReport:
         """Handle the tick EventBridge Scheduler sent for ``tick`` (its scheduled time)."""
@@ -136,6 +144,7 @@ class Dispatcher:
             missed=len(plan.missed) + (plan.missed_range.count or 1 if plan.missed_range else 0),
             queued=plan.queued is not None,
         )
+        self._report_missed(task, plan, schedule, now)
         for slot, trigger in plan.runs:
             if self.invoke(task, slot_key(slot), 1, trigger, now):
                 outcome.invoked += 1
@@ -143,8 +152,36 @@ class Dispatcher:
                 outcome.invoke_failures += 1
         return outcome
 
+    def _report_missed(
+        self, task: TaskRecord, plan: SlotPlan, schedule: Schedule, now: datetime
+    ) -> None:
+        """One MISSED alert for the slots this claim recorded as missed, if any."""
+        from cronfleet.dispatch.plan import MAX_SLOTS_COUNTED
+
+        if self.alerter is None:
+            return
+        missed_range = plan.missed_range
+        if missed_range is not None:  # plan_slots lists no slots one by one alongside a range
+            first, count = missed_range.first, missed_range.count
+            last = first
+            if count is not None:  # counted, so walking it again is bounded
+                for _ in range(count - 1):
+                    following = schedule.next_run(last)
+                    if following is None or following >= missed_range.until:
+                        break
+                    last = following
+            self.alerter.slots_missed(
+                task, slot_key(first), slot_key(last), count or MAX_SLOTS_COUNTED, now
+            )
+        elif plan.missed:
+            self.alerter.slots_missed(
+                task, slot_key(plan.missed[0]), slot_key(plan.missed[-1]), len(plan.missed), now
+            )
+
     def invoke(
         self, task: TaskRecord, slot: str, attempt: int, trigger: Trigger, now: datetime
     ) -> bool:
         """Invoke one attempt; a failed invoke is recorded and follows the retry policy."""
-        return invoke_attempt(self.store, self.invoker, task, slot, attempt, trigger, now, self.rng)
+        return invoke_attempt(
+            self.store, self.invoker, task, slot, attempt, trigger, now, self.rng, self.alerter
+        )

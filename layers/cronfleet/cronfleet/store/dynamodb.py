@@ -29,7 +29,7 @@ from cronfleet.lifecycle import (
     slot_key,
 )
 from cronfleet.stats import bucket_attribute
-from cronfleet.store.records import ExecutionRecord, TaskRecord
+from cronfleet.store.records import LAST_ALERT_PREFIX, ExecutionRecord, TaskRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -872,6 +872,21 @@ class Store:
             "SET deadline_at = :until",
             "#status = :status",
             {":until": _n(epoch(until)), ":status": _s(execution.status)},
+        )
+
+    def record_alert_sent(self, task_id: str, kind: str, at: datetime) -> None:
+        """Remember when an alert of this kind was last sent (TaskRecord.last_alerts).
+
+        A plain update outside any transaction: losing it costs at most an early re-alert.
+        """
+        self._conditional(
+            self.client.update_item,
+            TableName=self.tasks_table,
+            Key={"task_id": _s(task_id)},
+            UpdateExpression="SET #sent = :at",
+            ConditionExpression="attribute_exists(task_id)",
+            ExpressionAttributeNames={"#sent": f"{LAST_ALERT_PREFIX}{kind}"},
+            ExpressionAttributeValues={":at": _s(at.isoformat())},
         )
 
     def _update_execution(

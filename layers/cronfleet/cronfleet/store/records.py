@@ -15,6 +15,8 @@ from cronfleet.stats import BUCKET_PREFIX, TaskStats
 if TYPE_CHECKING:
     from cronfleet.registry import TaskDefinition
 
+LAST_ALERT_PREFIX = "last_alert_"  # last_alert_FAILING = "2026-11-02T08:01:00+00:00"
+
 Item = Mapping[str, Mapping[str, Any]]  # a DynamoDB item in the low-level wire format
 
 
@@ -49,6 +51,8 @@ class TaskRecord:
     created_at: str | None = None
     updated_at: str | None = None
     paused_at: str | None = None
+    # When each kind of alert was last sent for this task, by kind (AlertKind's values).
+    last_alerts: Mapping[str, datetime] = field(default_factory=dict, hash=False, compare=False)
 
     @cached_property
     def definition(self) -> TaskDefinition:
@@ -78,6 +82,11 @@ class TaskRecord:
             created_at=_s(item, "created_at"),
             updated_at=_s(item, "updated_at"),
             paused_at=_s(item, "paused_at"),
+            last_alerts={
+                name.removeprefix(LAST_ALERT_PREFIX): datetime.fromisoformat(value["S"])
+                for name, value in item.items()
+                if name.startswith(LAST_ALERT_PREFIX) and "S" in value
+            },
         )
 
 

@@ -1,0 +1,349 @@
+"""template.yaml's alerting, dashboard and IAM boundaries, judged on the transformed template.
+
+The oracle for IAM is what the SAM translator emits (policy templates included), and the oracle
+for metric names is the code that emits them: a dashboard widget or an alarm on a metric nobody
+emits is a flat line that looks healthy.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.translator.transform import transform
+
+NAMESPACE = "Cronfleet"
+TASK_TAG = ("cronfleet:role", "task")
+ALARM = "AWS::CloudWatch::Alarm"
+LAMBDA_FUNCTION = "AWS::Lambda::Function"
+
+# Actions that only read; a `*` resource is tolerated for these and nothing else.
+READ_ONLY_VERBS = ("Get", "List", "Describe", "BatchGet")
+
+
+class _NoManagedPolicies:
+    """The translator asks IAM for managed policy ARNs; offline there is nothing to ask."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@pytest.fixture
+def transformed(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The CloudFormation template `sam deploy` would submit (code locations stubbed)."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    sam = copy.deepcopy(template)
+    for resource in sam["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://cronfleet-artifacts/function.zip"
+        elif resource["Type"] == "AWS::Serverless::LayerVersion":
+            resource["Properties"]["ContentUri"] = "s3://cronfleet-artifacts/layer.zip"
+    result: dict[str, Any] = transform(sam, {}, _NoManagedPolicies())
+    return result
+
+
+def _of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource["Properties"]
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == resource_type
+    }
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _role_statements(transformed: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for logical_id, role in _of_type(transformed, "AWS::IAM::Role").items():
+        for policy in role.get("Policies", []):
+            for statement in _as_list(policy["PolicyDocument"]["Statement"]):
+                yield logical_id, statement
+
+
+def _task_functions(transformed: dict[str, Any]) -> set[str]:
+    return {
+        logical_id
+        for logical_id, function in _of_type(transformed, LAMBDA_FUNCTION).items()
+        if {"Key": TASK_TAG[0], "Value": TASK_TAG[1]} in function.get("Tags", [])
+    }
+
+
+def _dashboard(template: dict[str, Any]) -> dict[str, Any]:
+    """DashboardBody parsed as JSON, with every ${...} substitution replaced by a placeholder."""
+    (dashboard,) = _of_type(template, "AWS::CloudWatch::Dashboard").values()
+    body = dashboard["DashboardBody"]["Fn::Sub"]
+    parsed: dict[str, Any] = json.loads(re.sub(r"\$\{[^}]+\}", "SUBSTITUTED", body))
+    return parsed
+
+
+def _emitted_metric_names(repo_root: Path) -> set[str]:
+    pattern = re.compile(r"add_metric\(\s*name\s*=\s*[\"'](\w+)[\"']")
+    return {
+        name
+        for folder in ("functions", "layers")
+        for source in (repo_root / folder).rglob("*.py")
+        for name in pattern.findall(source.read_text())
+    }
+
+
+def _cronfleet_metrics_in_dashboard(dashboard: dict[str, Any]) -> set[str]:
+    names: set[str] = set()
+    for widget in dashboard["widgets"]:
+        for row in widget.get("properties", {}).get("metrics", []):
+            if row and row[0] == NAMESPACE:
+                names.add(row[1])
+            for item in row:
+                if isinstance(item, dict) and "expression" in item:
+                    expression = item["expression"]
+                    if "{" + NAMESPACE in expression:
+                        names.update(re.findall(r'MetricName="(\w+)"', expression))
+    return names
+
+
+def _cronfleet_metrics_in_alarms(template: dict[str, Any]) -> set[str]:
+    names: set[str] = set()
+    for alarm in _of_type(template, ALARM).values():
+        metrics = [alarm] + [
+            q["MetricStat"]["Metric"] for q in alarm.get("Metrics", []) if "MetricStat" in q
+        ]
+        names.update(m["MetricName"] for m in metrics if m.get("Namespace") == NAMESPACE)
+    return names
+
+
+def test_every_alarm_notifies_the_alert_topic_on_alarm_and_on_recovery(
+    template: dict[str, Any],
+) -> None:
+    alarms = _of_type(template, ALARM)
+    assert alarms, "no alarms at all"
+
+    for logical_id, alarm in alarms.items():
+        assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}], logical_id
+        assert alarm["OKActions"] == [{"Ref": "AlertTopic"}], logical_id
+        # A deliberate choice each time, never CloudWatch's default.
+        assert alarm["TreatMissingData"] in {"breaching", "notBreaching"}, logical_id
+
+
+def test_a_dispatcher_that_stops_ticking_raises_the_heartbeat_alarm(
+    template: dict[str, Any],
+) -> None:
+    alarm = template["Resources"]["DispatcherHeartbeatAlarm"]["Properties"]
+
+    # A stopped dispatcher emits nothing: silence must count as a missed heartbeat.
+    assert alarm["TreatMissingData"] == "breaching"
+    assert (alarm["Namespace"], alarm["MetricName"]) == (NAMESPACE, "DispatcherHeartbeat")
+    # Powertools Metrics' default dimension, from POWERTOOLS_SERVICE_NAME.
+    service = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": service}]
+    assert alarm["ComparisonOperator"] == "LessThanThreshold"
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["Period"]) == ("Sum", 1, 60)
+    assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == 5
+
+
+def test_alert_topic_is_encrypted_with_the_stacks_key(template: dict[str, Any]) -> None:
+    topic = template["Resources"]["AlertTopic"]["Properties"]
+    key = template["Resources"]["AlertKey"]
+
+    assert key["Type"] == "AWS::KMS::Key"
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": ["AlertKey", "Arn"]}
+
+
+def test_cloudwatch_alarms_may_use_the_key_and_publish_to_the_topic(
+    template: dict[str, Any],
+) -> None:
+    # Without both grants an alarm on an encrypted topic fails to notify, silently.
+    key_policy = template["Resources"]["AlertKey"]["Properties"]["KeyPolicy"]
+    cloudwatch_key_actions = {
+        action
+        for statement in key_policy["Statement"]
+        if statement["Effect"] == "Allow"
+        and statement.get("Principal", {}).get("Service") == "cloudwatch.amazonaws.com"
+        for action in _as_list(statement["Action"])
+    }
+    assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= cloudwatch_key_actions
+
+    (topic_policy,) = _of_type(template, "AWS::SNS::TopicPolicy").values()
+    assert topic_policy["Topics"] == [{"Ref": "AlertTopic"}]
+    (publish,) = [
+        statement
+        for statement in topic_policy["PolicyDocument"]["Statement"]
+        if statement.get("Principal", {}).get("Service") == "cloudwatch.amazonaws.com"
+    ]
+    assert _as_list(publish["Action"]) == ["sns:Publish"]
+    assert publish["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+def test_alert_email_is_subscribed_only_when_given(template: dict[str, Any]) -> None:
+    (subscription,) = [
+        resource
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::SNS::Subscription"
+    ]
+    assert subscription["Condition"] == "HasAlertEmail"
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert template["Parameters"]["AlertEmail"]["Default"] == ""
+
+
+def test_no_role_grants_every_action_or_writes_to_every_resource(
+    transformed: dict[str, Any],
+) -> None:
+    statements = list(_role_statements(transformed))
+    assert statements, "the transformed template has no inline role policies"
+
+    for role, statement in statements:
+        actions = [str(action) for action in _as_list(statement["Action"])]
+        assert not [a for a in actions if a == "*" or a.endswith(":*")], (role, statement)
+        if "*" in _as_list(statement.get("Resource", [])):
+            writes = [a for a in actions if not a.split(":")[-1].startswith(READ_ONLY_VERBS)]
+            assert writes == [], (role, statement)
+
+
+def test_dispatcher_may_invoke_exactly_this_stacks_task_functions(
+    transformed: dict[str, Any],
+) -> None:
+    lambda_statements = [
+        statement
+        for role, statement in _role_statements(transformed)
+        if role == "DispatcherFunctionRole"
+        and any(str(a).startswith("lambda:") for a in _as_list(statement["Action"]))
+    ]
+
+    (invoke,) = lambda_statements
+    assert _as_list(invoke["Action"]) == ["lambda:InvokeFunction"]
+    # This stack's functions (SAM names them <stack>-<LogicalId>-<suffix>)...
+    assert invoke["Resource"] == {
+        "Fn::Sub": (
+            "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}"
+            ":function:${AWS::StackName}-*"
+        )
+    }
+    # ...and among them only the ones tagged as tasks.
+    assert invoke["Condition"] == {"StringEquals": {f"aws:ResourceTag/{TASK_TAG[0]}": TASK_TAG[1]}}
+
+
+def test_functions_scheduled_as_tasks_are_exactly_the_tagged_ones(
+    template: dict[str, Any], transformed: dict[str, Any]
+) -> None:
+    # The tag is what lets the dispatcher invoke a function: an untagged task could never run,
+    # and a tagged dispatcher, registry or recorder could be invoked as if it were a task.
+    scheduled = {
+        task["Function"]["Fn::GetAtt"][0]
+        for task in _of_type(template, "Custom::ScheduledTask").values()
+    }
+
+    assert scheduled
+    assert _task_functions(transformed) == scheduled
+
+
+def test_every_task_function_fails_over_to_the_recorder_without_lambda_retries(
+    transformed: dict[str, Any],
+) -> None:
+    configs = {
+        config["FunctionName"]["Ref"]: config
+        for config in _of_type(transformed, "AWS::Lambda::EventInvokeConfig").values()
+    }
+    tasks = _task_functions(transformed)
+    assert tasks
+
+    for logical_id in tasks:
+        config = configs[logical_id]
+        assert config["MaximumRetryAttempts"] == 0, logical_id
+        assert config["DestinationConfig"]["OnFailure"]["Destination"] == {
+            "Fn::GetAtt": ["RecorderFunction", "Arn"]
+        }, logical_id
+
+
+def test_functions_that_alert_may_publish_to_the_topic_with_its_key(
+    transformed: dict[str, Any],
+) -> None:
+    for function in ("DispatcherFunction", "RecorderFunction", *_task_functions(transformed)):
+        statements = [s for role, s in _role_statements(transformed) if role == f"{function}Role"]
+        publish = [s for s in statements if "sns:Publish" in _as_list(s["Action"])]
+        kms = [
+            s for s in statements if any(str(a).startswith("kms:") for a in _as_list(s["Action"]))
+        ]
+
+        assert publish, f"{function} cannot publish alerts"
+        for statement in publish:
+            topic = statement["Resource"]["Fn::Sub"][1]["topicName"]
+            assert topic == {"Fn::GetAtt": ["AlertTopic", "TopicName"]}, function
+        (key,) = kms
+        assert set(_as_list(key["Action"])) == {"kms:GenerateDataKey", "kms:Decrypt"}, function
+        assert key["Resource"] == {"Fn::GetAtt": ["AlertKey", "Arn"]}, function
+
+
+def test_dispatcher_ticks_that_cannot_be_delivered_go_to_an_alarmed_queue(
+    template: dict[str, Any],
+) -> None:
+    tick = template["Resources"]["DispatcherFunction"]["Properties"]["Events"]["Tick"]
+    queue = template["Resources"]["DispatcherDeadLetterQueue"]["Properties"]
+    alarm = template["Resources"]["DispatcherDeadLetterAlarm"]["Properties"]
+
+    assert tick["Properties"]["DeadLetterConfig"] == {
+        "Arn": {"Fn::GetAtt": ["DispatcherDeadLetterQueue", "Arn"]}
+    }
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["DispatcherDeadLetterQueue", "QueueName"]}}
+    ]
+
+
+def test_dashboard_and_alarms_use_only_metrics_the_code_emits(
+    template: dict[str, Any], repo_root: Path
+) -> None:
+    from cronfleet.alerting import RUN_DURATION, RUN_FAILED, RUN_SUCCEEDED
+
+    # Per-task run metrics are emitted through single-metric contexts under these names.
+    emitted = _emitted_metric_names(repo_root) | {RUN_SUCCEEDED, RUN_FAILED, RUN_DURATION}
+    assert "DispatcherHeartbeat" in emitted, "the metric name scan found nothing: fix the regex"
+    used = _cronfleet_metrics_in_dashboard(_dashboard(template)) | _cronfleet_metrics_in_alarms(
+        template
+    )
+    assert used, "no Cronfleet metric found in the dashboard or alarms: fix the parser"
+
+    assert used - emitted == set()
+
+
+def test_dashboard_shows_every_alarm_and_recent_failures_of_every_function_on_the_path(
+    template: dict[str, Any],
+) -> None:
+    body = template["Resources"]["CronfleetDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    dashboard = _dashboard(template)
+    (alarm_widget,) = [w for w in dashboard["widgets"] if w["type"] == "alarm"]
+    (log_widget,) = [w for w in dashboard["widgets"] if w["type"] == "log"]
+
+    assert len(alarm_widget["properties"]["alarms"]) == len(_of_type(template, ALARM))
+    for alarm in _of_type(template, ALARM):
+        assert f"${{{alarm}.Arn}}" in body, f"{alarm} is missing from the alarm widget"
+    for log_group in (
+        "DispatcherFunctionLogGroup",
+        "RecorderFunctionLogGroup",
+        "ExampleTaskFunctionLogGroup",
+    ):
+        assert f"SOURCE '${{{log_group}}}'" in body, log_group
+    assert 'filter level = "ERROR"' in log_widget["properties"]["query"]
+
+
+def test_outputs_lead_to_the_dashboard_topic_and_dead_letter_queue(
+    template: dict[str, Any],
+) -> None:
+    outputs = template["Outputs"]
+    dashboard_name = template["Resources"]["CronfleetDashboard"]["Properties"]["DashboardName"]
+
+    assert dashboard_name == {"Fn::Sub": "${AWS::StackName}-cronfleet"}
+    # The functions link to the dashboard by the name they are given.
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["DASHBOARD_NAME"] == dashboard_name
+    assert variables["ALERT_TOPIC_ARN"] == {"Ref": "AlertTopic"}
+    assert outputs["DashboardUrl"]["Value"]["Fn::Sub"].endswith(
+        "#dashboards/dashboard/${CronfleetDashboard}"
+    )
+    assert outputs["AlertTopicArn"]["Value"] == {"Ref": "AlertTopic"}
+    assert outputs["DispatcherDeadLetterQueueUrl"]["Value"] == {"Ref": "DispatcherDeadLetterQueue"}
