@@ -28,7 +28,12 @@ def dispatcher() -> Dispatcher:
         environment.executions_table_name,
         history_retention_days=environment.history_retention_days,
     )
-    return Dispatcher(store, LambdaInvoker(), alerter=Alerter.from_environment(store, environment))
+    return Dispatcher(
+        store,
+        LambdaInvoker(),
+        alerter=Alerter.from_environment(store, environment),
+        http_function=environment.http_function_name,
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path="scheduled_time")

@@ -569,3 +569,90 @@ def test_a_run_past_its_deadline_is_timed_out_by_the_watchdog(
     execution = only(store, "slow")
     assert execution.attempts[0].status is RunStatus.TIMED_OUT
     assert execution.status is RunStatus.RETRY_WAIT  # the default policy retries it
+
+
+# --- Http tasks run in the built-in HTTP caller ------------------------------------------
+
+
+def test_an_http_task_is_dispatched_to_the_built_in_caller_and_recorded(
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
+    sam_function: Callable[[str], ModuleType],
+    lambda_context: Any,
+) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Route(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.dumps({"success": True, "message": "4 feedback items scanned"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Route)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/api/cron/hunter-scan"
+        # Loopback and plain HTTP are refused unless a task opts in: this one does, for the test.
+        http = {
+            "Url": url,
+            "Method": "POST",
+            "SuccessField": "success",
+            "AllowInsecureHttp": "true",
+            "AllowPrivateNetwork": "true",
+        }
+        definition = parse_task_definition(
+            "hunter-scan", {"Schedule": "rate(5 minutes)", "Http": http}
+        )
+        store.register(definition, definition.compiled_schedule().next_run, clock.now)
+        caller = sam_function("HttpTaskFunction")
+        dispatcher = Dispatcher(
+            store, lambda_queue, clock=clock, http_function="cronfleet-HttpTask"
+        )
+
+        dispatcher.tick(clock.advance(minutes=5))
+        ((function, event),) = lambda_queue.take()
+        answer = caller.handler(event, lambda_context)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert function == "cronfleet-HttpTask"
+    assert event["cronfleet"]["payload"]["http"]["Url"] == url
+    assert answer["status"] == "SUCCEEDED"
+    execution = only(store, "hunter-scan")
+    assert execution.status is RunStatus.SUCCEEDED
+    assert execution.attempts[0].result["status"] == 200
+    assert "4 feedback items scanned" in execution.attempts[0].result["body_preview"]
+
+
+def test_the_weekly_digest_function_runs_from_its_sample_event(
+    store: Store,
+    before_eight: FakeClock,
+    lambda_queue: QueuedLambda,
+    sam_function: Callable[[str], ModuleType],
+    load_event: Callable[[str], Any],
+    lambda_context: Any,
+) -> None:
+    clock = before_eight
+    register(store, clock, "WeeklyDigestTask", Schedule="cron(0 8 ? * MON *)")
+    register(store, clock, "report", Schedule="*/15 * * * *")
+    digest = sam_function("WeeklyDigestFunction")
+    Dispatcher(store, lambda_queue, clock=clock).tick(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
+    assert ("WeeklyDigestTask", "2026-11-02T08:00:00Z", 1) in lambda_queue.slots_invoked()
+
+    # the sample event is that same slot and attempt, as `sam local invoke` would send it
+    answer = digest.handler(load_event("weekly_digest"), lambda_context)
+
+    assert answer["status"] == "SUCCEEDED"
+    execution = store.get_execution("WeeklyDigestTask", "2026-11-02T08:00:00Z")
+    assert execution is not None
+    assert execution.attempts[0].result == {"tasks": 2, "published": False}

@@ -25,6 +25,8 @@ class CronfleetEnvironment(BaseModel):
     history_retention_days: int = Field(90, alias="HISTORY_RETENTION_DAYS", ge=1, le=3650)
     # Which task a direct invoke (a plain event, as `sam local invoke` sends) runs as.
     task_id: str | None = Field(None, alias="CRONFLEET_TASK_ID")
+    # The built-in function that runs tasks declared with an Http target.
+    http_function_name: str | None = Field(None, alias="HTTP_FUNCTION_NAME")
     # Alerts: published to this topic when set; logged instead when absent (local runs).
     alert_topic_arn: str | None = Field(None, alias="ALERT_TOPIC_ARN")
     # Console links in alerts: the dashboard's name and the region everything lives in.
@@ -34,7 +36,12 @@ class CronfleetEnvironment(BaseModel):
     metrics_namespace: str | None = Field(None, alias="POWERTOOLS_METRICS_NAMESPACE")
 
     @field_validator(
-        "alert_topic_arn", "dashboard_name", "aws_region", "metrics_namespace", mode="before"
+        "alert_topic_arn",
+        "dashboard_name",
+        "aws_region",
+        "metrics_namespace",
+        "http_function_name",
+        mode="before",
     )
     @classmethod
     def _empty_is_absent(cls, value: object) -> object:

@@ -103,12 +103,26 @@ def invoke_attempt(
     now: datetime,
     rng: random.Random | None = None,
     alerter: Alerter | None = None,
+    http_function: str | None = None,
 ) -> bool:
-    envelope = build_envelope(task, slot, attempt, trigger, now)
-    target = task.definition.function
+    """Invoke one attempt; a failed invoke is recorded and follows the retry policy.
+
+    A task with an Http target runs in the stack's built-in HTTP function (``http_function``),
+    which finds the target in the payload under ``"http"``.
+    """
+    definition = task.definition
+    target, payload = definition.function, None
+    if definition.http is not None:
+        target = http_function
+        payload = {
+            **definition.payload,
+            "http": definition.http.model_dump(mode="json", by_alias=True, exclude_none=True),
+        }
+    envelope = build_envelope(task, slot, attempt, trigger, now, payload)
     if target is None:
-        # Http tasks run in the built-in HTTP caller, which arrives with the deployable stack.
-        error = InvokeError("NoTarget", "this task has no Function to invoke")
+        error = InvokeError(
+            "NoTarget", "Http tasks need the built-in HTTP function (HTTP_FUNCTION_NAME)"
+        )
     else:
         try:
             invoker.invoke(target, envelope.to_event())

@@ -51,12 +51,14 @@ class Watchdog:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
         alerter: Alerter | None = None,
+        http_function: str | None = None,
     ) -> None:
         self.store = store
         self.invoker = invoker
         self.clock = clock
         self.rng = rng
         self.alerter = alerter
+        self.http_function = http_function
 
     def sweep(self, now: datetime) -> WatchdogReport:
         report = WatchdogReport()
@@ -166,4 +168,5 @@ class Watchdog:
             now,
             self.rng,
             self.alerter,
+            http_function=self.http_function,
         )

@@ -65,6 +65,7 @@ class Dispatcher:
         max_parallel: int = MAX_PARALLEL,
         rng: random.Random | None = None,
         alerter: Alerter | None = None,
+        http_function: str | None = None,
     ) -> None:
         self.store = store
         self.invoker = invoker
@@ -72,7 +73,10 @@ class Dispatcher:
         self.max_parallel = max_parallel
         self.rng = rng
         self.alerter = alerter
-        self.watchdog = Watchdog(store, invoker, clock=clock, rng=rng, alerter=alerter)
+        self.http_function = http_function
+        self.watchdog = Watchdog(
+            store, invoker, clock=clock, rng=rng, alerter=alerter, http_function=http_function
+        )
 
     def tick(self, tick: datetime) -> TickReport:
         """Handle the tick EventBridge Scheduler sent for ``tick`` (its scheduled time)."""
@@ -183,5 +187,14 @@ class Dispatcher:
     ) -> bool:
         """Invoke one attempt; a failed invoke is recorded and follows the retry policy."""
         return invoke_attempt(
-            self.store, self.invoker, task, slot, attempt, trigger, now, self.rng, self.alerter
+            self.store,
+            self.invoker,
+            task,
+            slot,
+            attempt,
+            trigger,
+            now,
+            self.rng,
+            self.alerter,
+            http_function=self.http_function,
         )
