@@ -7,14 +7,12 @@ runs), not on what we wrote: SAM policy templates expand to statements we never 
 from __future__ import annotations
 
 import ast
-import copy
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from samtranslator.translator.transform import transform
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 LOG_GROUP = "AWS::Logs::LogGroup"
@@ -61,28 +59,6 @@ def _references(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for inner in value:
             yield from _references(inner)
-
-
-class _NoManagedPolicies:
-    """The translator asks IAM for managed policy ARNs; offline there is nothing to ask."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
-@pytest.fixture
-def transformed(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """The CloudFormation template `sam deploy` would submit (code locations stubbed)."""
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    sam = copy.deepcopy(template)
-    # sam package would upload these; the translator only accepts S3 locations.
-    for resource in sam["Resources"].values():
-        if resource["Type"] == SERVERLESS_FUNCTION:
-            resource["Properties"]["CodeUri"] = "s3://cronfleet-artifacts/function.zip"
-        elif resource["Type"] == "AWS::Serverless::LayerVersion":
-            resource["Properties"]["ContentUri"] = "s3://cronfleet-artifacts/layer.zip"
-    result: dict[str, Any] = transform(sam, {}, _NoManagedPolicies())
-    return result
 
 
 def test_template_declares_functions(template: dict[str, Any]) -> None:

@@ -7,15 +7,11 @@ emits is a flat line that looks healthy.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
-from samtranslator.translator.transform import transform
 
 NAMESPACE = "Cronfleet"
 TASK_TAG = ("cronfleet:role", "task")
@@ -24,27 +20,6 @@ LAMBDA_FUNCTION = "AWS::Lambda::Function"
 
 # Actions that only read; a `*` resource is tolerated for these and nothing else.
 READ_ONLY_VERBS = ("Get", "List", "Describe", "BatchGet")
-
-
-class _NoManagedPolicies:
-    """The translator asks IAM for managed policy ARNs; offline there is nothing to ask."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
-@pytest.fixture
-def transformed(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """The CloudFormation template `sam deploy` would submit (code locations stubbed)."""
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    sam = copy.deepcopy(template)
-    for resource in sam["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://cronfleet-artifacts/function.zip"
-        elif resource["Type"] == "AWS::Serverless::LayerVersion":
-            resource["Properties"]["ContentUri"] = "s3://cronfleet-artifacts/layer.zip"
-    result: dict[str, Any] = transform(sam, {}, _NoManagedPolicies())
-    return result
 
 
 def _of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
