@@ -6,6 +6,7 @@
 #   make lint    ruff (lint + format check) and mypy
 #   make build   sam build (python3.13, arm64, no Docker needed)
 #   make bench   the performance figures of DESIGN.md section 8 (benchmarks/)
+#   make checkov audit template.yaml with checkov (its own venv; skips are justified inline)
 #   make deploy  sam build + sam deploy (needs AWS credentials)
 #   make lock    re-resolve and pin every dependency (constraints.txt, layer and tool pins)
 #   make clean   remove build output and caches (make distclean also drops .venv and .local)
@@ -49,7 +50,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 BUILD_DIR := .aws-sam/build
 LAYER_BUILD := $(BUILD_DIR)/CronfleetLayer/python
 
-.PHONY: help run test lint template build bench deploy lock clean distclean java dynamodb-local \
+.PHONY: help run test lint template build bench deploy lock clean distclean java dynamodb-local checkov \
 	venv sam-cli
 
 help:
@@ -149,6 +150,16 @@ test: lint template build $(DYNAMODB_STAMP)
 BENCH_ARGS ?=
 bench: $(VENV_STAMP) $(DYNAMODB_STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# checkov audits the template; it lives in its own venv (its pins clash with ours) and is not
+# part of `make test`, which it would slow by minutes. Every skip carries its reason inline.
+CHECKOV_VENV := $(LOCAL)/checkov-venv
+CHECKOV_VERSION := 3.3.30
+
+checkov:
+	@test -x $(CHECKOV_VENV)/bin/checkov || { "$(BOOTSTRAP_PYTHON)" -m venv $(CHECKOV_VENV) && \
+		$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION); }
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet
 
 deploy: build
 	$(SAM) deploy
