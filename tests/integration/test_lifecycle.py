@@ -656,3 +656,57 @@ def test_the_weekly_digest_function_runs_from_its_sample_event(
     execution = store.get_execution("WeeklyDigestTask", "2026-11-02T08:00:00Z")
     assert execution is not None
     assert execution.attempts[0].result == {"tasks": 2, "published": False}
+
+
+def test_the_example_task_function_runs_from_its_scheduled_sample_event(
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
+    sam_function: Callable[[str], ModuleType],
+    load_event: Callable[[str], Any],
+    lambda_context: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock.now = datetime(2026, 11, 2, 8, 55, tzinfo=UTC)
+    register(store, clock, "ExampleTask", Schedule="0 9 * * *", Payload={"greeting": "hello"})
+    example = sam_function("ExampleTaskFunction")
+    Dispatcher(store, lambda_queue, clock=clock).tick(datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+
+    answer = example.handler(load_event("example_task_scheduled"), lambda_context)
+
+    assert answer["status"] == "SUCCEEDED"
+    execution = only(store, "ExampleTask")
+    assert execution.attempts[0].result == {"ok": True, "echo": {"greeting": "hello"}}
+    # the run's log lines carry the execution id as their correlation id
+    from cronfleet.observability import logger
+
+    assert logger.get_correlation_id() == "ExampleTask#2026-11-02T09:00:00Z"
+
+
+def test_the_http_task_function_runs_from_its_sample_event_and_records_the_failure(
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
+    sam_function: Callable[[str], ModuleType],
+    load_event: Callable[[str], Any],
+    lambda_context: Any,
+) -> None:
+    # The sample calls a public URL; tests have no network, so the call fails to connect,
+    # which is a retryable failure, recorded with its reason.
+    sample = load_event("http_task")
+    http = sample["cronfleet"]["payload"]["http"]
+    clock.now = datetime(2026, 11, 2, 8, 55, tzinfo=UTC)
+    definition = parse_task_definition("HealthCheckTask", {"Schedule": "0 9 * * *", "Http": http})
+    store.register(definition, definition.compiled_schedule().next_run, clock.now)
+    caller = sam_function("HttpTaskFunction")
+    Dispatcher(store, lambda_queue, clock=clock, http_function="http").tick(
+        datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    )
+
+    answer = caller.handler(sample, lambda_context)
+
+    assert answer["status"] == "RETRY_SCHEDULED"
+    execution = only(store, "HealthCheckTask")
+    assert execution.status is RunStatus.RETRY_WAIT
+    assert execution.attempts[0].error_type is not None
+    assert execution.attempts[0].error_type.startswith("HttpCall")

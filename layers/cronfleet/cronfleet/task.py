@@ -42,6 +42,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("cronfleet.task")
 
 
+def execution_id(task_id: str, slot: str) -> str:
+    """How an execution is named in logs and links: its key in the executions table."""
+    return f"{task_id}#{slot}"
+
+
 class NonRetryableError(Exception):
     """Raise from task code when trying again cannot help (bad input, a permanent refusal)."""
 
@@ -159,6 +164,12 @@ class _TaskRun:
             )
         request_id = getattr(context, "aws_request_id", "") or str(uuid.uuid4())
         ids = {"task_id": envelope.task_id, "slot": envelope.slot, "attempt": envelope.attempt}
+        # Every log line of the run, the task's own included, carries the execution's id.
+        # (Imported here: the Powertools objects read their settings from the environment when
+        # created, which must not happen before a handler's environment is in place.)
+        from cronfleet.observability import logger as powertools_logger
+
+        powertools_logger.set_correlation_id(execution_id(envelope.task_id, envelope.slot))
         if not store.start_attempt(
             envelope.task_id,
             envelope.slot,
