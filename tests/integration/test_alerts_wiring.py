@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -361,3 +361,61 @@ def test_run_metrics_carry_the_task_dimension(
     assert by_name["RunDuration"]["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] == (
         "Milliseconds"
     )
+
+
+def test_a_run_past_its_deadline_raises_stuck_once(
+    store: Store, clock: FakeClock, lambda_queue: QueuedLambda, sns: Sns
+) -> None:
+    register(store, clock, "slow", Schedule="5 8 * * *", TimeoutSeconds="60")
+    dispatcher = Dispatcher(
+        store, lambda_queue, clock=clock, alerter=alerter_for(store, clock, sns)
+    )
+    clock.now = clock.now.replace(minute=5)
+    dispatcher.tick(clock.now)
+    ((_, event),) = lambda_queue.take()
+    assert store.start_attempt(
+        "slow",
+        event["cronfleet"]["slot"],
+        1,
+        request_id="r-1",
+        started=clock.now,
+        deadline=clock.now + timedelta(seconds=60),
+        grace=timedelta(minutes=2),
+    )
+    sns.expect("STUCK", "slow", "critical", "[cronfleet] slow is stuck (attempt 1)")
+
+    report = dispatcher.tick(clock.advance(minutes=4))  # past deadline and grace, no word
+
+    assert report.watchdog.timed_out == 1
+    assert len(sns.published) == 1
+    body, _ = sns.message()
+    assert (body["slot"], body["attempt"]) == ("2026-11-02T08:05:00Z", 1)
+
+
+def test_a_timeout_reported_by_lambda_raises_timed_out(
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
+    sns: Sns,
+    load_event: Any,
+) -> None:
+    from cronfleet.recorder import FailureDestinationRecord, record_failure
+
+    register(store, clock, "report", Schedule="5 8 * * *")
+    alerter = alerter_for(store, clock, sns)
+    dispatcher = Dispatcher(store, lambda_queue, clock=clock, alerter=alerter)
+    clock.now = clock.now.replace(minute=5)
+    dispatcher.tick(clock.now)
+    ((_, event),) = lambda_queue.take()
+    record = load_event("recorder_timeout")
+    record["requestPayload"] = event
+    record["timestamp"] = (clock.now + timedelta(minutes=1)).isoformat()
+    sns.expect("TIMED_OUT", "report", "warning", "[cronfleet] report timed out (attempt 1)")
+
+    result = record_failure(store, FailureDestinationRecord.model_validate(record), alerter)
+
+    assert result.recorded
+    assert len(sns.published) == 1
+    body, email = sns.message()
+    assert body["error"]["type"] == "Sandbox.Timedout"
+    assert "Task timed out" in email
