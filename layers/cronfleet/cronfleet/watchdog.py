@@ -85,45 +85,25 @@ class Watchdog:
                     report.redispatched += 1
                     self._invoke(task, execution, execution.attempt, now)
                 return
-            outcome = AttemptOutcome(
+            lost = AttemptOutcome(
                 status=RunStatus.FAILED,
                 ended_at=now,
                 error_type="Lost",
                 error_message="the function never started, even after a second invoke",
                 ran_code=False,
             )
-            result = conclude_attempt(
-                self.store,
-                task,
-                execution.slot,
-                execution.attempt,
-                outcome,
-                from_statuses=(RunStatus.PENDING,),
-                rng=self.rng,
-            )
-            if result.recorded:
+            if self._give_up(task, execution, lost, RunStatus.PENDING):
                 report.lost += 1
-                self._abandoned(task, execution, outcome, result, never_started=True)
         elif execution.status is RunStatus.RUNNING:
-            outcome = AttemptOutcome(
+            overran = AttemptOutcome(
                 status=RunStatus.TIMED_OUT,
                 ended_at=now,
                 error_type="TimedOut",
                 error_message="no result by the attempt's deadline",
                 ran_code=False,
             )
-            result = conclude_attempt(
-                self.store,
-                task,
-                execution.slot,
-                execution.attempt,
-                outcome,
-                from_statuses=(RunStatus.RUNNING,),
-                rng=self.rng,
-            )
-            if result.recorded:
+            if self._give_up(task, execution, overran, RunStatus.RUNNING):
                 report.timed_out += 1
-                self._abandoned(task, execution, outcome, result, never_started=False)
         elif execution.status is RunStatus.RETRY_WAIT:
             if self.store.begin_next_attempt(execution, now=now, start_grace=START_GRACE):
                 report.retried += 1
@@ -154,6 +134,28 @@ class Watchdog:
                 never_started=never_started,
                 reason=outcome.error_message or "",
             )
+
+    def _give_up(
+        self,
+        task: TaskRecord,
+        execution: ExecutionRecord,
+        outcome: AttemptOutcome,
+        expected: RunStatus,
+    ) -> bool:
+        """Conclude an attempt the watchdog stopped waiting for; False if someone else did."""
+        result = conclude_attempt(
+            self.store,
+            task,
+            execution.slot,
+            execution.attempt,
+            outcome,
+            from_statuses=(expected,),
+            rng=self.rng,
+        )
+        if result.recorded:
+            never_started = expected is RunStatus.PENDING
+            self._abandoned(task, execution, outcome, result, never_started=never_started)
+        return result.recorded
 
     def _invoke(
         self, task: TaskRecord, execution: ExecutionRecord, attempt: int, now: datetime
