@@ -234,3 +234,24 @@ def sam_function(
 
     yield load
     current_environment.cache_clear()
+
+
+@pytest.fixture
+def code_started(store: Store, clock: FakeClock) -> Callable[..., None]:
+    """Mark a dispatched attempt RUNNING, as the task wrapper does before the code runs, for
+    tests that then make the run hang, overrun or crash."""
+    from cronfleet.runs import RUNNING_GRACE
+
+    def start(event: dict[str, Any], *, timeout: timedelta = timedelta(minutes=15)) -> None:
+        envelope = event["cronfleet"]
+        assert store.start_attempt(
+            envelope["task_id"],
+            envelope["slot"],
+            envelope["attempt"],
+            request_id="r-1",
+            started=clock.now,
+            deadline=clock.now + timeout,
+            grace=RUNNING_GRACE,
+        )
+
+    return start

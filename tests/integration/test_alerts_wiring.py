@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -101,7 +101,10 @@ def alerter_for(store: Store, clock: FakeClock, sns: Sns | None) -> Alerter:
 
 
 def test_failing_is_alerted_once_at_the_threshold_and_recovery_once(
-    store: Store, clock: FakeClock, lambda_queue: QueuedLambda, sns: Sns
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
+    sns: Sns,
 ) -> None:
     register(store, clock, "nightly", Alerts={"AfterConsecutiveFailures": 2})
     alerter = alerter_for(store, clock, sns)
@@ -167,7 +170,10 @@ def test_failing_is_alerted_once_at_the_threshold_and_recovery_once(
 
 
 def test_missed_slots_raise_one_missed_alert(
-    store: Store, clock: FakeClock, lambda_queue: QueuedLambda, sns: Sns
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
+    sns: Sns,
 ) -> None:
     register(store, clock, "minutely", Catchup={"Policy": "latest"}, Overlap="allow")
     dispatcher = Dispatcher(
@@ -187,7 +193,10 @@ def test_missed_slots_raise_one_missed_alert(
 
 
 def test_a_long_outage_raises_one_missed_alert_for_the_whole_range(
-    store: Store, clock: FakeClock, lambda_queue: QueuedLambda, sns: Sns
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
+    sns: Sns,
 ) -> None:
     # a quarter-hourly task with the default maximum lateness of one hour
     register(store, clock, "q", Schedule="*/15 * * * *", Catchup={"Policy": "latest"})
@@ -210,7 +219,10 @@ def test_a_long_outage_raises_one_missed_alert_for_the_whole_range(
 
 
 def test_a_run_that_never_starts_raises_lost_once(
-    store: Store, clock: FakeClock, lambda_queue: QueuedLambda, sns: Sns
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
+    sns: Sns,
 ) -> None:
     register(store, clock, "report", Schedule="5 8 * * *", Retry={"MaxAttempts": 1})
     dispatcher = Dispatcher(
@@ -364,7 +376,11 @@ def test_run_metrics_carry_the_task_dimension(
 
 
 def test_a_run_past_its_deadline_raises_stuck_once(
-    store: Store, clock: FakeClock, lambda_queue: QueuedLambda, sns: Sns
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
+    sns: Sns,
+    code_started: Callable[..., None],
 ) -> None:
     register(store, clock, "slow", Schedule="5 8 * * *", TimeoutSeconds="60")
     dispatcher = Dispatcher(
@@ -373,15 +389,7 @@ def test_a_run_past_its_deadline_raises_stuck_once(
     clock.now = clock.now.replace(minute=5)
     dispatcher.tick(clock.now)
     ((_, event),) = lambda_queue.take()
-    assert store.start_attempt(
-        "slow",
-        event["cronfleet"]["slot"],
-        1,
-        request_id="r-1",
-        started=clock.now,
-        deadline=clock.now + timedelta(seconds=60),
-        grace=timedelta(minutes=2),
-    )
+    code_started(event, timeout=timedelta(seconds=60))
     sns.expect("STUCK", "slow", "critical", "[cronfleet] slow is stuck (attempt 1)")
 
     report = dispatcher.tick(clock.advance(minutes=4))  # past deadline and grace, no word

@@ -134,6 +134,7 @@ def test_the_recorder_finalises_a_timeout_or_crash_and_retries_follow(
     kind: str,
     status: RunStatus,
     error_type: str,
+    code_started: Callable[..., None],
 ) -> None:
     clock = before_eight
     recorder = sam_function("RecorderFunction")
@@ -143,17 +144,8 @@ def test_the_recorder_finalises_a_timeout_or_crash_and_retries_follow(
     clock.now = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
     dispatcher.tick(clock.now)
     ((_, event),) = lambda_queue.take()
-    envelope = event["cronfleet"]
     # the code started (the wrapper marked it RUNNING), then Lambda killed it
-    assert store.start_attempt(
-        "report",
-        envelope["slot"],
-        1,
-        request_id="r-1",
-        started=clock.now,
-        deadline=clock.now + timedelta(minutes=15),
-        grace=timedelta(minutes=2),
-    )
+    code_started(event)
 
     clock.advance(minutes=1)
     answer = recorder.handler(
@@ -182,22 +174,17 @@ def test_the_recorder_finalises_a_timeout_or_crash_and_retries_follow(
 
 
 def test_overlap_skip_records_skipped_while_the_previous_run_is_still_going(
-    store: Store, clock: FakeClock, lambda_queue: QueuedLambda
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
+    code_started: Callable[..., None],
 ) -> None:
     register(store, clock, "sync", Overlap="skip")
     dispatcher = Dispatcher(store, lambda_queue, clock=clock)
 
     dispatcher.tick(clock.advance(minutes=1))  # 08:01
     ((_, event),) = lambda_queue.take()
-    assert store.start_attempt(
-        "sync",
-        event["cronfleet"]["slot"],
-        1,
-        request_id="r-1",
-        started=clock.now,
-        deadline=clock.now + timedelta(minutes=15),
-        grace=timedelta(minutes=2),
-    )
+    code_started(event)
     dispatcher.tick(clock.advance(minutes=1))  # 08:02, while 08:01 is RUNNING
 
     assert ledger(store, "sync") == [
@@ -209,7 +196,9 @@ def test_overlap_skip_records_skipped_while_the_previous_run_is_still_going(
 
 
 def test_overlap_queue_one_runs_the_queued_slot_after_the_previous_finishes(
-    store: Store, clock: FakeClock, lambda_queue: QueuedLambda
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
 ) -> None:
     register(store, clock, "sync", Overlap="queue_one")
     runs: list[str] = []
@@ -293,7 +282,9 @@ def test_a_three_hour_outage_runs_what_the_catchup_policy_promises(
 
 
 def test_a_short_outage_records_each_missed_slot(
-    store: Store, clock: FakeClock, lambda_queue: QueuedLambda
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
 ) -> None:
     register(store, clock, "minutely", Catchup={"Policy": "latest"}, Overlap="allow")
     dispatcher = Dispatcher(store, lambda_queue, clock=clock)
@@ -311,7 +302,9 @@ def test_a_short_outage_records_each_missed_slot(
 
 
 def test_a_one_time_task_runs_once_and_then_completes(
-    store: Store, clock: FakeClock, lambda_queue: QueuedLambda
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
 ) -> None:
     register(store, clock, "once", Schedule="at(2026-11-02T08:05:00)")
 
@@ -332,7 +325,9 @@ def test_a_one_time_task_runs_once_and_then_completes(
 
 
 def test_pause_and_resume_keep_a_ledger_entry_for_every_slot(
-    store: Store, clock: FakeClock, lambda_queue: QueuedLambda
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
 ) -> None:
     task = register(store, clock, "minutely", Overlap="allow")
     dispatcher = Dispatcher(store, lambda_queue, clock=clock)
@@ -485,7 +480,9 @@ def test_a_direct_invoke_of_a_known_task_is_recorded_as_a_manual_run(
 
 
 def test_slots_while_a_task_was_disabled_get_one_skipped_entry(
-    store: Store, clock: FakeClock, lambda_queue: QueuedLambda
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
 ) -> None:
     register(store, clock, "minutely", Overlap="allow")
     dispatcher = Dispatcher(store, lambda_queue, clock=clock)
@@ -525,7 +522,9 @@ class RefusingOnce:
 
 
 def test_a_failed_invoke_is_recorded_on_the_attempt_and_retried(
-    store: Store, clock: FakeClock, lambda_queue: QueuedLambda
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
 ) -> None:
     retry = {"MaxAttempts": 3, "IntervalSeconds": 60, "JitterStrategy": "NONE"}
     register(store, clock, "report", Schedule="5 8 * * *", Retry=retry)
@@ -544,22 +543,17 @@ def test_a_failed_invoke_is_recorded_on_the_attempt_and_retried(
 
 
 def test_a_run_past_its_deadline_is_timed_out_by_the_watchdog(
-    store: Store, clock: FakeClock, lambda_queue: QueuedLambda
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
+    code_started: Callable[..., None],
 ) -> None:
     register(store, clock, "slow", Schedule="5 8 * * *", TimeoutSeconds="60")
     dispatcher = Dispatcher(store, lambda_queue, clock=clock)
     clock.now = datetime(2026, 11, 2, 8, 5, tzinfo=UTC)
     dispatcher.tick(clock.now)
     ((_, event),) = lambda_queue.take()
-    assert store.start_attempt(
-        "slow",
-        event["cronfleet"]["slot"],
-        1,
-        request_id="r-1",
-        started=clock.now,
-        deadline=clock.now + timedelta(seconds=60),
-        grace=timedelta(minutes=2),
-    )
+    code_started(event, timeout=timedelta(seconds=60))
 
     clock.advance(minutes=2)  # past the deadline, within the grace: still running
     assert dispatcher.tick(clock.now.replace(second=0)).watchdog.timed_out == 0
