@@ -14,7 +14,7 @@ from cronfleet.dispatch.events import TickEvent
 from cronfleet.dispatch.service import Dispatcher
 from cronfleet.environment import current_environment
 from cronfleet.invoker import LambdaInvoker
-from cronfleet.observability import MetricUnit, logger, metrics
+from cronfleet.observability import MetricUnit, logger, metrics, tracer
 from cronfleet.store import Store
 
 environment = current_environment()  # a missing variable fails the cold start, by name
@@ -38,6 +38,7 @@ def dispatcher() -> Dispatcher:
 
 @logger.inject_lambda_context(correlation_id_path="scheduled_time")
 @metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         tick = TickEvent.model_validate(event)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from cronfleet.alerting import Alerter
 from cronfleet.environment import current_environment
-from cronfleet.observability import logger
+from cronfleet.observability import logger, tracer
 from cronfleet.recorder import FailureDestinationRecord, record_failure
 from cronfleet.store import Store
 
@@ -26,6 +26,7 @@ alerter = Alerter.from_environment(store, environment)  # the SNS client is made
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         record = FailureDestinationRecord.model_validate(event)

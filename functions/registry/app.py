@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cronfleet.environment import current_environment
-from cronfleet.observability import logger
+from cronfleet.observability import logger, tracer
 from cronfleet.registry.custom_resource import MalformedCustomResourceEvent, answer
 from cronfleet.store import Store
 
@@ -25,6 +25,7 @@ __all__ = ["MalformedCustomResourceEvent", "handler"]
 
 
 @logger.inject_lambda_context(correlation_id_path="RequestId")
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response = answer(event, store, context.log_stream_name)
     return response.model_dump(exclude_none=True)

@@ -14,7 +14,7 @@ from cronfleet.alerts import SnsNotifier
 from cronfleet.digest import WEEK, render_digest, summarize_week
 from cronfleet.environment import current_environment
 from cronfleet.lifecycle import parse_slot
-from cronfleet.observability import logger
+from cronfleet.observability import logger, tracer
 from cronfleet.store import Store
 
 environment = current_environment()
@@ -30,6 +30,7 @@ def store() -> Store:
 
 
 @logger.inject_lambda_context(correlation_id_path="cronfleet.task_id")
+@tracer.capture_lambda_handler
 @scheduled_task
 def handler(task: TaskContext) -> dict[str, Any]:
     # The week ends at the slot this run stands for (a manual run's slot carries a suffix).

@@ -8,6 +8,11 @@ from typing import Any
 import pytest
 from samtranslator.translator.transform import transform
 
+# The Powertools Tracer (cronfleet.observability) imports the X-Ray SDK, whose UDP emitter opens
+# a socket on import. Import it here, before pytest-socket blocks sockets for each test; the
+# tracer is off outside Lambda, so nothing is ever sent.
+import cronfleet.observability  # noqa: F401
+
 
 class _NoManagedPolicies:
     """The translator asks IAM for managed policy ARNs; offline there is nothing to ask."""

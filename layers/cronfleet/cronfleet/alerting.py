@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from cronfleet.alerts import (
@@ -32,6 +32,7 @@ from cronfleet.alerts import (
     as_json,
     decide_alerts,
 )
+from cronfleet.clock import now as clock_now
 from cronfleet.lifecycle import RunStatus
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ class Alerter:
         links: ConsoleLinks | None = None,
         *,
         metrics_namespace: str | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = clock_now,
     ) -> None:
         self.store = store
         self.notifier = notifier

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
 
-from cronfleet.lifecycle import Trigger, parse_slot
+from cronfleet.lifecycle import MANUAL_MARK, Trigger, parse_slot
 
 
 class ExecutionEnvelope(BaseModel):
@@ -29,18 +30,24 @@ class ExecutionEnvelope(BaseModel):
 
     @field_validator("slot", "deadline")
     @classmethod
-    def _iso_utc(cls, value: str) -> str:
+    def _iso_utc(cls, value: str, info: ValidationInfo) -> str:
+        # A manual run's slot is its start time with its own suffix (see manual_slot).
+        time, _, suffix = (
+            value.partition(MANUAL_MARK) if info.field_name == "slot" else (value, "", "")
+        )
         try:
-            parse_slot(value)
+            parse_slot(time)
         except ValueError as exc:
             raise ValueError(
                 f"must be an ISO-8601 UTC time such as 2026-11-01T09:00:00Z, got {value!r}"
             ) from exc
+        if MANUAL_MARK in value and not re.fullmatch(r"[0-9a-f]{1,32}", suffix):
+            raise ValueError(f"a manual slot ends in {MANUAL_MARK}<hex>, got {value!r}")
         return value
 
     @property
     def slot_time(self) -> datetime:
-        return parse_slot(self.slot)
+        return parse_slot(self.slot.partition(MANUAL_MARK)[0])
 
     @property
     def deadline_time(self) -> datetime:

@@ -17,6 +17,7 @@ the task wrapper and the recorder apply them.
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -73,6 +74,14 @@ SLOT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 def slot_key(slot: datetime) -> str:
     return slot.astimezone(UTC).strftime(SLOT_FORMAT)
+
+
+MANUAL_MARK = "#manual-"
+
+
+def manual_slot(now: datetime) -> str:
+    """The ledger key of a run outside the schedule: its own, sorting just after ``now``'s."""
+    return f"{slot_key(now)}{MANUAL_MARK}{uuid.uuid4().hex[:8]}"
 
 
 def parse_slot(text: str) -> datetime:

@@ -1,4 +1,4 @@
-"""The Powertools logger and metrics every cronfleet function shares, created once.
+"""The Powertools logger, metrics and tracer every cronfleet function shares, created once.
 
 Service name and metrics namespace come from POWERTOOLS_SERVICE_NAME and
 POWERTOOLS_METRICS_NAMESPACE (template.yaml's Globals). Library modules log through the standard
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 # Service and namespace are fixed when this module is first imported, which in tests and the
@@ -23,4 +23,13 @@ DEFAULT_NAMESPACE = "Cronfleet"
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE)
 
-__all__ = ["MetricUnit", "logger", "metrics"]
+# Only botocore is patched: every DynamoDB, Lambda, SNS and Secrets Manager call becomes a
+# subsegment. Patching everything the X-Ray SDK knows would import httpx and more into the
+# dispatcher's cold start for nothing (an HTTP task's call is the time of its handler). Outside
+# Lambda (tests, `sam local invoke`, the local runner) Powertools turns the tracer off itself.
+tracer = Tracer(
+    service=os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE,
+    patch_modules=["botocore"],
+)
+
+__all__ = ["MetricUnit", "logger", "metrics", "tracer"]

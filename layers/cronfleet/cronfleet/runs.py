@@ -21,6 +21,7 @@ from cronfleet.lifecycle import (
     RunStatus,
     Trigger,
     attempts_left,
+    manual_slot,
     retry_delay,
     slot_key,
 )
@@ -104,18 +105,22 @@ def invoke_attempt(
     rng: random.Random | None = None,
     alerter: Alerter | None = None,
     http_function: str | None = None,
+    payload: dict[str, JsonValue] | None = None,
 ) -> bool:
     """Invoke one attempt; a failed invoke is recorded and follows the retry policy.
 
     A task with an Http target runs in the stack's built-in HTTP function (``http_function``),
-    which finds the target in the payload under ``"http"``.
+    which finds the target in the payload under ``"http"``. ``payload`` replaces the task's
+    own (a manual run's).
     """
     definition = task.definition
-    target, payload = definition.function, None
+    target = definition.function
+    if payload is None:
+        payload = definition.payload
     if definition.http is not None:
         target = http_function
         payload = {
-            **definition.payload,
+            **payload,
             "http": definition.http.model_dump(mode="json", by_alias=True, exclude_none=True),
         }
     envelope = build_envelope(task, slot, attempt, trigger, now, payload)
@@ -151,3 +156,35 @@ def invoke_attempt(
     if alerter is not None:
         alerter.dispatch_failed(task, slot, attempt, error.code, error.message, now)
     return False
+
+
+def start_manual_run(
+    store: Store,
+    invoker: Invoker,
+    task: TaskRecord,
+    now: datetime,
+    *,
+    payload: dict[str, JsonValue] | None = None,
+    alerter: Alerter | None = None,
+    http_function: str | None = None,
+) -> tuple[str, bool]:
+    """Record a manual run (``cronfleet trigger``) under its own slot and invoke it.
+
+    Returns the slot and whether the invoke was accepted. The run is a PENDING attempt like any
+    other, so the watchdog looks after it if the function never starts.
+    """
+    slot = manual_slot(now)
+    store.create_manual_execution(task, slot, now, start_grace=START_GRACE, payload=payload)
+    invoked = invoke_attempt(
+        store,
+        invoker,
+        task,
+        slot,
+        1,
+        Trigger.MANUAL,
+        now,
+        alerter=alerter,
+        http_function=http_function,
+        payload=payload,
+    )
+    return slot, invoked

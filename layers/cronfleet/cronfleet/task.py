@@ -25,14 +25,15 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import JsonValue, ValidationError
 
+from cronfleet import clock as clock_module
 from cronfleet.envelope import ExecutionEnvelope
 from cronfleet.environment import CronfleetEnvironment, current_environment
-from cronfleet.lifecycle import RunStatus, Trigger, slot_key
+from cronfleet.lifecycle import RunStatus, Trigger, manual_slot
 from cronfleet.runs import RUNNING_GRACE, conclude_attempt
 from cronfleet.store import AttemptOutcome, Store
 
@@ -66,7 +67,7 @@ class TaskContext:
 
     def remaining_time(self) -> timedelta:
         """Time left before the attempt's deadline or Lambda's own timeout, whichever is first."""
-        left = self.deadline - datetime.now(UTC)
+        left = self.deadline - clock_module.now()
         if self.lambda_context is not None:
             lambda_left = timedelta(milliseconds=self.lambda_context.get_remaining_time_in_millis())
             left = min(left, lambda_left)
@@ -110,7 +111,9 @@ def scheduled_task(
     def decorate(task_function: TaskFunction) -> LambdaHandler:
         @functools.wraps(task_function)
         def handler(event: Any, context: Any) -> dict[str, Any]:
-            return _TaskRun(task_function, store, clock or _utc_now, alerter).handle(event, context)
+            return _TaskRun(task_function, store, clock or clock_module.now, alerter).handle(
+                event, context
+            )
 
         return handler
 
@@ -168,8 +171,15 @@ class _TaskRun:
         # (Imported here: the Powertools objects read their settings from the environment when
         # created, which must not happen before a handler's environment is in place.)
         from cronfleet.observability import logger as powertools_logger
+        from cronfleet.observability import tracer
 
         powertools_logger.set_correlation_id(execution_id(envelope.task_id, envelope.slot))
+        # Annotations are indexed by X-Ray: `annotation.task_id = "nightly-report"` finds a
+        # task's traces in the console.
+        tracer.put_annotation(key="task_id", value=envelope.task_id)
+        tracer.put_annotation(key="slot", value=envelope.slot)
+        # Powertools types the value as numbers.Number, which mypy cannot match with int.
+        tracer.put_annotation(key="attempt", value=envelope.attempt)  # type: ignore[arg-type]
         if not store.start_attempt(
             envelope.task_id,
             envelope.slot,
@@ -191,7 +201,8 @@ class _TaskRun:
             deadline=deadline,
             lambda_context=context,
         )
-        outcome, retryable = self.run_code(task_context)
+        with tracer.provider.in_subsegment(f"## {envelope.task_id}"):
+            outcome, retryable = self.run_code(task_context)
         task = store.get_task(envelope.task_id)
         if task is None:
             logger.error("Task vanished while running; outcome not recorded", extra=ids)
@@ -230,7 +241,7 @@ class _TaskRun:
             or "manual"
         )
         now = self.clock()
-        slot = f"{slot_key(now)}#manual-{uuid.uuid4().hex[:8]}"
+        slot = manual_slot(now)
         task = store.get_task(task_id) if store is not None else None
         context_deadline = now + timedelta(minutes=15)
         if context is not None:
@@ -311,10 +322,6 @@ class _TaskRun:
             duration_ms=duration_ms,
             result=result,
         ), True
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @functools.lru_cache(maxsize=4)

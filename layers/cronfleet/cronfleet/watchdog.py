@@ -17,9 +17,10 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from cronfleet.clock import now as clock_now
 from cronfleet.invoker import Invoker
 from cronfleet.lifecycle import RunStatus
 from cronfleet.runs import START_GRACE, conclude_attempt, invoke_attempt
@@ -48,7 +49,7 @@ class Watchdog:
         store: Store,
         invoker: Invoker,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = clock_now,
         rng: random.Random | None = None,
         alerter: Alerter | None = None,
         http_function: str | None = None,
@@ -171,4 +172,5 @@ class Watchdog:
             self.rng,
             self.alerter,
             http_function=self.http_function,
+            payload=execution.payload,
         )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from cronfleet.clock import now as clock_now
 from cronfleet.invoker import Invoker
 from cronfleet.lifecycle import Trigger, from_epoch, slot_key
 from cronfleet.runs import START_GRACE, invoke_attempt
@@ -61,7 +62,7 @@ class Dispatcher:
         store: Store,
         invoker: Invoker,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = clock_now,
         max_parallel: int = MAX_PARALLEL,
         rng: random.Random | None = None,
         alerter: Alerter | None = None,

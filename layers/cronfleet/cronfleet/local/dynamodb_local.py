@@ -230,6 +230,9 @@ class DynamoDBLocal:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    # Out of the terminal's process group: Ctrl-C reaches the owner, which
+                    # then stops the engine after its last writes, not in the middle of them.
+                    start_new_session=True,
                 )
             self._process, self._port = process, port
             atexit.register(self.stop)

@@ -16,12 +16,13 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from cronfleet import clock
 from cronfleet.registry.definition import parse_task_definition
 from cronfleet.registry.problems import InvalidTaskDefinition
 from cronfleet.store import Store
@@ -117,7 +118,7 @@ def answer(event: dict[str, Any], store: Store, log_stream: str) -> CustomResour
         ) from exc
 
     try:
-        response = respond(event, envelope, store, datetime.now(UTC))
+        response = respond(event, envelope, store, clock.now())
     except Exception as exc:  # CloudFormation must hear back, whatever went wrong
         logger.exception("Unexpected error; answering FAILED")
         response = _failed(

@@ -15,7 +15,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.config import Config
@@ -566,23 +566,30 @@ class Store:
         now: datetime,
         *,
         start_grace: timedelta = timedelta(minutes=3),
+        payload: Mapping[str, Any] | None = None,
     ) -> None:
-        """A run outside the schedule (``cronfleet trigger``, a direct invoke): its own slot."""
+        """A run outside the schedule (``cronfleet trigger``, a direct invoke): its own slot.
+
+        A ``payload`` given for this run is kept with it, for its retries.
+        """
+        item: dict[str, Any] = {
+            "task_id": _s(task.task_id),
+            "slot": _s(slot),
+            "status": _s(RunStatus.PENDING),
+            "trigger": _s(Trigger.MANUAL),
+            "attempt": _n(1),
+            "timeout_seconds": _n(task_timeout(task.definition)),
+            "attempts": {"L": [_attempt(1, RunStatus.PENDING, dispatched_at=now)]},
+            "inflight_shard": _n(shard_of(task.task_id, INFLIGHT_SHARDS)),
+            "deadline_at": _n(epoch(now + start_grace)),
+            "expires_at": _n(epoch(now + self.retention)),
+        }
+        if payload is not None:
+            item["payload"] = _s(json.dumps(payload, separators=(",", ":")))
         self._call(
             self.client.put_item,
             TableName=self.executions_table,
-            Item={
-                "task_id": _s(task.task_id),
-                "slot": _s(slot),
-                "status": _s(RunStatus.PENDING),
-                "trigger": _s(Trigger.MANUAL),
-                "attempt": _n(1),
-                "timeout_seconds": _n(task_timeout(task.definition)),
-                "attempts": {"L": [_attempt(1, RunStatus.PENDING, dispatched_at=now)]},
-                "inflight_shard": _n(shard_of(task.task_id, INFLIGHT_SHARDS)),
-                "deadline_at": _n(epoch(now + start_grace)),
-                "expires_at": _n(epoch(now + self.retention)),
-            },
+            Item=item,
             ConditionExpression="attribute_not_exists(slot)",
         )
 
@@ -794,6 +801,39 @@ class Store:
             ):
                 overdue += [ExecutionRecord.from_item(item) for item in page]
         return overdue
+
+    def next_wakeup(self) -> datetime | None:
+        """The earliest time a tick has work: a task's next slot or an in-flight deadline.
+
+        Both indexes are sparse and sorted by that time, so it is one item per shard. A replay
+        on a simulated clock uses it to skip the minutes in which every tick would be idle.
+        """
+        earliest: int | None = None
+        searches = [
+            (self.tasks_table, "due-index", "due_shard", "due_at", DUE_SHARDS),
+            (
+                self.executions_table,
+                "inflight-index",
+                "inflight_shard",
+                "deadline_at",
+                INFLIGHT_SHARDS,
+            ),
+        ]
+        for table, index, shard_key, time_key, shards in searches:
+            for shard in range(shards):
+                items = self._call(
+                    self.client.query,
+                    TableName=table,
+                    IndexName=index,
+                    KeyConditionExpression=f"{shard_key} = :shard",
+                    ExpressionAttributeValues={":shard": _n(shard)},
+                    ProjectionExpression=time_key,
+                    Limit=1,
+                )["Items"]
+                if items:
+                    at = int(items[0][time_key]["N"])
+                    earliest = at if earliest is None else min(earliest, at)
+        return None if earliest is None else datetime.fromtimestamp(earliest, UTC)
 
     def mark_redispatched(
         self, execution: ExecutionRecord, *, now: datetime, start_grace: timedelta

@@ -162,7 +162,15 @@ class ExecutionRecord:
     # A MISSED record may stand for every slot from `slot` up to, not including, range_until.
     range_until: str | None = None
     slot_count: int = 1
+    # A manual run's own payload (`cronfleet trigger --payload`), so its retries carry it too.
     payload_json: str | None = None
+
+    @property
+    def payload(self) -> dict[str, Any] | None:
+        if self.payload_json is None:
+            return None
+        payload: dict[str, Any] = json.loads(self.payload_json)
+        return payload
 
     @property
     def current(self) -> AttemptRecord | None:

@@ -1,0 +1,307 @@
+"""`cronfleet run`: the whole stack on one machine, live or on a simulated clock.
+
+- DynamoDB Local holds the tables (:mod:`cronfleet.local.stack`); the template's tasks are
+  applied through the registry's custom-resource code, as a deploy applies them.
+- The dispatcher ticks once a minute with the event EventBridge Scheduler sends. It runs in
+  this process, because a replay ticks up to ten thousand times; everything it invokes runs as
+  `sam local invoke` would run it, each invocation in its own process
+  (:mod:`cronfleet.local.lambda_process`), with failures sent on to the recorder.
+- Alerts go through the real SNS notifier to a local topic that prints them
+  (:mod:`cronfleet.local.topic`).
+
+On a simulated clock (``start``/``until``) slots keep their logical times. Each tick waits for
+the runs it started, so a run sees the time its slot belongs to. At ``speed=None`` ("max") the
+replay also skips the minutes in which nothing is due or in flight: the store says when the
+next one is, and the skipped minutes are marked as ticked, not reported as missed ticks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from cronfleet import clock
+from cronfleet.alerting import Alerter
+from cronfleet.alerts import SnsNotifier
+from cronfleet.dispatch.events import TickEvent
+from cronfleet.dispatch.service import Dispatcher, TickReport
+from cronfleet.local.dynamodb_local import ACCESS_KEY, REGION, SECRET_KEY
+from cronfleet.local.functions import load_env_vars, load_functions
+from cronfleet.local.lambda_process import Invocation, LocalLambda
+from cronfleet.local.stack import AppliedTask, LocalStack, LocalStackError, LocalStackInfo
+from cronfleet.local.topic import TOPIC_ARN, LocalTopic, PublishedMessage
+from cronfleet.registry.problems import Problem
+from cronfleet.registry.template import load_template, validate_template
+from cronfleet.runs import start_manual_run
+
+MINUTE = timedelta(minutes=1)
+DISPATCHER = "DispatcherFunction"
+
+
+class TemplateProblems(LocalStackError):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(problem) for problem in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    template: Path = Path("template.yaml")
+    state_dir: Path = Path(".cronfleet")
+    env_vars: Path | None = None
+    start: datetime | None = None  # None: live, on the real clock
+    until: datetime | None = None  # required with start
+    speed: float | None = 1.0  # simulated minutes per real minute; None runs as fast as it can
+    trigger_all: bool = False  # one manual run of every enabled task at startup
+    concurrency: int = 4
+
+
+class Reporter(Protocol):
+    """What the runner tells the person watching it."""
+
+    def started(self, stack: LocalStack, applied: list[AppliedTask]) -> None: ...
+    def ticked(self, report: TickReport) -> None: ...
+    def invocation(self, invocation: Invocation) -> None: ...
+    def alert(self, message: PublishedMessage) -> None: ...
+    def finished(self) -> None: ...  # called while the stack is still up
+
+
+class ReplayClock:
+    """Simulated time: the tick being handled, plus the real time spent since it began."""
+
+    def __init__(self, at: datetime) -> None:
+        self.set(at)
+
+    def set(self, at: datetime) -> None:
+        self._at, self._since = at, time.monotonic()
+
+    def __call__(self) -> datetime:
+        return self._at + timedelta(seconds=time.monotonic() - self._since)
+
+
+@dataclass
+class RunSummary:
+    ticks: int = 0
+    skipped_minutes: int = 0
+    invocations: int = 0
+    alerts: int = 0
+    applied: list[AppliedTask] = field(default_factory=list)
+
+
+class LocalRunner:
+    def __init__(self, options: RunOptions, reporter: Reporter) -> None:
+        if (options.start is None) != (options.until is None):
+            raise ValueError("--start and --until go together: a replay needs both ends")
+        if options.start and options.until and options.until < options.start:
+            raise ValueError("--until: must not be before --start")
+        self.options = options
+        self.reporter = reporter
+        self.summary = RunSummary()
+        self._stop = threading.Event()
+
+    @property
+    def simulated(self) -> bool:
+        return self.options.start is not None
+
+    def stop(self) -> None:
+        """Ask the run loop to finish (another thread, or a signal handler)."""
+        self._stop.set()
+
+    def run(self) -> RunSummary:
+        options = self.options
+        validation = validate_template(load_template(options.template))
+        if validation.problems:
+            raise TemplateProblems(validation.problems)
+        env_vars = load_env_vars(options.env_vars)
+        replay = ReplayClock(_minute(options.start)) if options.start else None
+        now: Callable[[], datetime] = replay or clock.now
+        if replay is not None:
+            clock.use(replay)  # the alerter, watchdog and registry read the same time
+        options.state_dir.mkdir(parents=True, exist_ok=True)
+        topic = LocalTopic(options.state_dir / "alerts.jsonl", self._alerted)
+        stack = LocalStack(
+            options.state_dir,
+            options.template,
+            topic_endpoint_url=topic.endpoint_url,
+            env_vars=options.env_vars,
+        )
+        try:
+            with stack:
+                topic.start()
+                assert stack.info is not None
+                lambdas = local_lambda(
+                    stack.info,
+                    stack.template,
+                    env_vars,
+                    clock=now,
+                    simulated=self.simulated,
+                    concurrency=options.concurrency,
+                    on_invocation=self._invoked,
+                )
+                try:
+                    dispatcher = self._dispatcher(stack, lambdas, topic, now)
+                    self.summary.applied = stack.apply_tasks(validation, now())
+                    self.reporter.started(stack, self.summary.applied)
+                    if options.trigger_all:
+                        self._trigger_all(stack, lambdas, dispatcher, now())
+                    if replay is not None:
+                        self._replay(stack, dispatcher, lambdas, replay)
+                    else:
+                        self._live(dispatcher)
+                finally:
+                    lambdas.shutdown(kill=self._stop.is_set())
+                    self.reporter.finished()
+                    topic.stop()
+        finally:
+            clock.use(None)
+        return self.summary
+
+    # --- wiring ------------------------------------------------------------------------------
+
+    def _dispatcher(
+        self,
+        stack: LocalStack,
+        lambdas: LocalLambda,
+        topic: LocalTopic,
+        now: Callable[[], datetime],
+    ) -> Dispatcher:
+        import boto3
+
+        sns = boto3.client(
+            "sns",
+            endpoint_url=topic.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
+        alerter = Alerter(stack.store, SnsNotifier(sns, topic_arn=TOPIC_ARN), clock=now)
+        http_function = lambdas.functions[DISPATCHER].environment.get("HTTP_FUNCTION_NAME")
+        return Dispatcher(
+            stack.store, lambdas, clock=now, alerter=alerter, http_function=http_function or None
+        )
+
+    def _trigger_all(
+        self, stack: LocalStack, lambdas: LocalLambda, dispatcher: Dispatcher, now: datetime
+    ) -> None:
+        for task in stack.store.list_tasks():
+            if task.deleted or task.paused or not task.definition.enabled:
+                continue
+            start_manual_run(
+                stack.store,
+                lambdas,
+                task,
+                now,
+                alerter=dispatcher.alerter,
+                http_function=dispatcher.http_function,
+            )
+
+    # --- the tick loops ----------------------------------------------------------------------
+
+    def _tick(self, dispatcher: Dispatcher, at: datetime) -> None:
+        # The event EventBridge Scheduler sends, through the dispatcher's own event model.
+        event = TickEvent.model_validate({"scheduled_time": at.isoformat().replace("+00:00", "Z")})
+        report = dispatcher.tick(event.scheduled_time)
+        self.summary.ticks += 1
+        self.reporter.ticked(report)
+
+    def _live(self, dispatcher: Dispatcher) -> None:
+        while not self._stop.is_set():
+            tick = _minute(clock.now())
+            self._tick(dispatcher, tick)
+            # Wake at the next minute boundary, like the scheduler; stop() ends the wait.
+            self._stop.wait(max(0.0, (tick + MINUTE - clock.now()).total_seconds()))
+
+    def _replay(
+        self, stack: LocalStack, dispatcher: Dispatcher, lambdas: LocalLambda, replay: ReplayClock
+    ) -> None:
+        assert self.options.start is not None
+        assert self.options.until is not None
+        tick, until = _minute(self.options.start), _minute(self.options.until)
+        pace = None if self.options.speed is None else 60.0 / self.options.speed
+        while tick <= until and not self._stop.is_set():
+            began = time.monotonic()
+            replay.set(tick)
+            self._tick(dispatcher, tick)
+            lambdas.drain()
+            following = tick + MINUTE
+            if pace is None:
+                wakeup = stack.store.next_wakeup()
+                if wakeup is None or wakeup > following:
+                    jump = min(_minute(wakeup, up=True) if wakeup else until + MINUTE, until)
+                    if jump > following:
+                        # Nothing is due or in flight in between: those ticks would be idle.
+                        stack.store.record_tick(jump - MINUTE)
+                        self.summary.skipped_minutes += int((jump - following) / MINUTE)
+                        following = jump
+            else:
+                self._stop.wait(max(0.0, pace - (time.monotonic() - began)))
+            tick = following
+
+    # --- callbacks ---------------------------------------------------------------------------
+
+    def _invoked(self, invocation: Invocation) -> None:
+        self.summary.invocations += 1
+        self.reporter.invocation(invocation)
+
+    def _alerted(self, message: PublishedMessage) -> None:
+        self.summary.alerts += 1
+        self.reporter.alert(message)
+
+
+def local_lambda(
+    info: LocalStackInfo,
+    template: dict[str, Any],
+    env_vars: dict[str, dict[str, str]],
+    *,
+    clock: Callable[[], datetime] = clock.now,
+    simulated: bool = False,
+    concurrency: int = 4,
+    on_invocation: Callable[[Invocation], None] | None = None,
+) -> LocalLambda:
+    """The local Lambda service of a running local stack: the template's functions, with the
+    environment `sam local invoke` would give them, pointed at the stack's tables and topic."""
+    resources = template["Resources"]
+    # What a `!Ref` in an environment variable means here: the local tables, the local topic,
+    # and functions by their logical ids (the names the local Lambda answers to).
+    resolve = {
+        "TasksTable": info.tasks_table,
+        "ExecutionsTable": info.executions_table,
+        **{
+            logical_id: logical_id
+            for logical_id, resource in resources.items()
+            if resource.get("Type") == "AWS::Serverless::Function"
+        },
+        **{
+            logical_id: TOPIC_ARN
+            for logical_id, resource in resources.items()
+            if resource.get("Type") == "AWS::SNS::Topic"
+        },
+    }
+    functions = load_functions(
+        template, Path(info.template).parent, resolve=resolve, env_vars=env_vars
+    )
+    return LocalLambda(
+        functions,
+        runtime_environment={
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_ENDPOINT_URL_DYNAMODB": info.endpoint_url,
+            "AWS_ENDPOINT_URL_SNS": info.topic_endpoint_url,
+        },
+        log_dir=Path(info.state_dir) / "logs",
+        clock=clock,
+        simulated=simulated,
+        max_concurrency=concurrency,
+        on_invocation=on_invocation,
+        region=info.region,
+    )
+
+
+def _minute(moment: datetime, *, up: bool = False) -> datetime:
+    floor = moment.astimezone(UTC).replace(second=0, microsecond=0)
+    return floor + MINUTE if up and floor != moment else floor
