@@ -1,7 +1,7 @@
 # cronfleet: the verbs a person types. Every target bootstraps what it needs on first use, through
 # stamp files, so the first run sets things up and later runs go straight to the work.
 #
-#   make run     preview the upcoming runs of every task in template.yaml
+#   make run     the whole stack locally (DynamoDB Local, dispatcher, task functions) until Ctrl-C
 #   make test    lint, template checks, sam build, the whole pytest suite with coverage
 #   make lint    ruff (lint + format check) and mypy
 #   make build   sam build (python3.13, arm64, no Docker needed)
@@ -113,8 +113,13 @@ $(DYNAMODB_STAMP): | java
 
 # --- verbs -------------------------------------------------------------------------------------
 
-run: $(VENV_STAMP)
-	$(BIN)/cronfleet preview template.yaml
+# The whole stack on this machine, live, until Ctrl-C: DynamoDB Local (data in .cronfleet/), the
+# dispatcher ticking each minute, every task function run as `sam local invoke` would. It starts
+# with one manual run of each sample task, so the first minute already shows them working.
+# Replay a window instead: make run RUN_ARGS="--start 2026-03-28T00:00Z --until 2026-04-04T00:00Z --speed max"
+RUN_ARGS ?= --trigger-all
+run: $(VENV_STAMP) $(DYNAMODB_STAMP)
+	$(BIN)/cronfleet run $(RUN_ARGS)
 
 lint: $(VENV_STAMP)
 	$(BIN)/ruff check .

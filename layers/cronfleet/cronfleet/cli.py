@@ -251,13 +251,6 @@ def _print_audit(report: AuditReport) -> None:
 
 @app.command("audit")
 def audit_ledger(
-    tasks_table: Annotated[
-        str, typer.Option("--tasks-table", metavar="NAME", help="The stack's tasks table.")
-    ],
-    executions_table: Annotated[
-        str,
-        typer.Option("--executions-table", metavar="NAME", help="The stack's executions table."),
-    ],
     task: Annotated[
         str | None,
         typer.Argument(
@@ -277,11 +270,29 @@ def audit_ledger(
         typer.Option("--until", help="End of the window, inclusive (default: now)."),
     ] = None,
     as_json: JsonOption = False,
+    local: Annotated[
+        bool, typer.Option("--local", help="Audit the local stack that `make run` started.")
+    ] = False,
+    state_dir: Annotated[
+        Path, typer.Option("--state-dir", help="The local stack's state directory.")
+    ] = Path(".cronfleet"),
+    stack: Annotated[
+        str | None,
+        typer.Option("--stack", metavar="NAME", help="Audit this deployed CloudFormation stack."),
+    ] = None,
+    tasks_table: Annotated[
+        str | None,
+        typer.Option("--tasks-table", metavar="NAME", help="Or name the tables yourself."),
+    ] = None,
+    executions_table: Annotated[
+        str | None,
+        typer.Option("--executions-table", metavar="NAME", help="With --tasks-table."),
+    ] = None,
     endpoint_url: Annotated[
         str | None,
         typer.Option(
             "--endpoint-url",
-            help="DynamoDB endpoint, such as DynamoDB Local's http://127.0.0.1:8000.",
+            help="DynamoDB endpoint for --tasks-table, such as http://127.0.0.1:8000.",
         ),
     ] = None,
     region: Annotated[
@@ -302,13 +313,28 @@ def audit_ledger(
     from botocore.exceptions import BotoCoreError, ClientError
 
     from cronfleet.audit import audit
+    from cronfleet.stack_target import TargetError, resolve
     from cronfleet.store import StoreError, TaskNotFound
 
+    if (tasks_table is None) != (executions_table is None):
+        raise typer.BadParameter(
+            "--tasks-table and --executions-table go together", param_hint="--tasks-table"
+        )
     try:
-        store = _ledger_store(tasks_table, executions_table, endpoint_url, region)
+        if tasks_table is not None and executions_table is not None:
+            store, where = (
+                _ledger_store(tasks_table, executions_table, endpoint_url, region),
+                tasks_table,
+            )
+        else:
+            target = resolve(local=local, state_dir=state_dir, stack=stack, region=region)
+            store, where = target.store, target.description
+    except TargetError as exc:
+        raise typer.BadParameter(str(exc), param_hint=exc.option) from exc
+    try:
         report = audit(store, None if task is None else [task], start, end, datetime.now(UTC))
     except TaskNotFound as exc:
-        raise typer.BadParameter(f"{exc} in {tasks_table}", param_hint="TASK") from exc
+        raise typer.BadParameter(f"{exc} in {where}", param_hint="TASK") from exc
     except (StoreError, BotoCoreError, ClientError) as exc:
         error_console.print(f"Cannot read the ledger: {exc}", markup=False, highlight=False)
         raise typer.Exit(code=2) from exc
