@@ -409,7 +409,3 @@ def import_tasks(
         error_console.print(line, markup=False, highlight=False, soft_wrap=True)
     if not result.ok:
         raise typer.Exit(code=1)
-
-
-if __name__ == "__main__":
-    main()

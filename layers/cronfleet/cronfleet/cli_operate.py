@@ -19,6 +19,7 @@ from rich.progress import Progress
 
 from cronfleet import clock
 from cronfleet.cli import JsonOption, app, console, error_console
+from cronfleet.lifecycle import RunStatus
 
 if TYPE_CHECKING:
     from cronfleet.stack_target import Target
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 DEFAULT_STATE_DIR = Path(".cronfleet")
 MAX_HISTORY = 1000
+# A manual run that ended in one of these (or is waiting to retry) did not succeed.
+FAILED_STATES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.RETRY_WAIT})
 
 LocalOption = Annotated[
     bool, typer.Option("--local", help="Act on the local stack that `make run` started.")
@@ -265,12 +268,18 @@ def trigger(
     with console.status(f"Running {task} in {target.description}", spinner="dots"):
         run = target.trigger(record, body)
     execution = target.store.get_execution(record.task_id, run.slot)
+    attempt = execution.current if execution else None
+    failed = execution is not None and execution.status in FAILED_STATES
     if as_json:
         document = execution_json(execution) if execution else {"slot": run.slot}
         typer.echo(json.dumps({"task": task, "invoked": run.invoked, **document}, indent=2))
     else:
         state = execution.status.value if execution else "unknown"
-        console.print(f"Manual run of {task}: slot {run.slot}, {state}")
+        console.print(f"Manual run of {task}: slot {run.slot}, {state}", markup=False)
+        if failed and attempt is not None and attempt.error_type:
+            console.print(
+                f"  {attempt.error_type}: {attempt.error_message}", style="red", markup=False
+            )
         for invocation in run.invocations:
             if invocation.failed:
                 console.print(
@@ -279,8 +288,13 @@ def trigger(
                     markup=False,
                 )
         if not run.invocations and run.invoked:
-            console.print(f"Follow it with: cronfleet history {task} --stack ...", style="dim")
-    if not run.invoked:
+            console.print(
+                f"Queued; follow it with: cronfleet history {task} {target.option_text}",
+                style="dim",
+                markup=False,
+            )
+    # A script can tell: 0 when the run succeeded (or, on a deployed stack, was queued).
+    if not run.invoked or failed:
         raise typer.Exit(code=1)
 
 

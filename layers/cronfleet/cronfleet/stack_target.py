@@ -49,6 +49,7 @@ class ManualRun:
 class Target:
     store: Store
     description: str
+    option_text: str  # how to name this stack again on the command line
     _trigger: Callable[[TaskRecord, dict[str, JsonValue] | None, datetime], ManualRun]
 
     def trigger(self, task: TaskRecord, payload: dict[str, JsonValue] | None) -> ManualRun:
@@ -69,7 +70,7 @@ def resolve(*, local: bool, state_dir: Path, stack: str | None, region: str | No
 
 def attached(state_dir: Path) -> Target:
     from cronfleet.local.functions import load_env_vars
-    from cronfleet.local.runner import local_lambda
+    from cronfleet.local.runner import http_function_of, local_lambda
     from cronfleet.local.stack import LocalStackError, attach
     from cronfleet.registry.template import load_template
 
@@ -85,17 +86,16 @@ def attached(state_dir: Path) -> Target:
         lambdas = local_lambda(
             info, template, load_env_vars(info.env_vars), on_invocation=invocations.append
         )
-        http_function = lambdas.functions["DispatcherFunction"].environment.get(
-            "HTTP_FUNCTION_NAME"
-        )
         slot, invoked = start_manual_run(
-            store, lambdas, task, now, payload=payload, http_function=http_function or None
+            store, lambdas, task, now, payload=payload, http_function=http_function_of(lambdas)
         )
         lambdas.drain()
         lambdas.shutdown()
         return ManualRun(slot, invoked, invocations)
 
-    return Target(store, f"the local stack in {state_dir}/", trigger)
+    return Target(
+        store, f"the local stack in {state_dir}/", f"--local --state-dir {state_dir}", trigger
+    )
 
 
 def deployed(
@@ -109,7 +109,10 @@ def deployed(
     from cronfleet.invoker import LambdaInvoker
 
     if cloudformation is None:
-        cloudformation = boto3.client("cloudformation", region_name=region)
+        try:
+            cloudformation = boto3.client("cloudformation", region_name=region)
+        except BotoCoreError as exc:  # NoRegionError: nothing configured, no --region
+            raise TargetError("--region", f"{exc}: pass --region or set AWS_REGION") from None
     where = f" in {cloudformation.meta.region_name}"
     try:
         stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
@@ -151,4 +154,5 @@ def deployed(
         )
         return ManualRun(slot, invoked)
 
-    return Target(store, f"stack {stack}{where}", trigger)
+    option = f"--stack {stack} --region {cloudformation.meta.region_name}"
+    return Target(store, f"stack {stack}{where}", option, trigger)

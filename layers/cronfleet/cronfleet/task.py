@@ -174,12 +174,6 @@ class _TaskRun:
         from cronfleet.observability import tracer
 
         powertools_logger.set_correlation_id(execution_id(envelope.task_id, envelope.slot))
-        # Annotations are indexed by X-Ray: `annotation.task_id = "nightly-report"` finds a
-        # task's traces in the console.
-        tracer.put_annotation(key="task_id", value=envelope.task_id)
-        tracer.put_annotation(key="slot", value=envelope.slot)
-        # Powertools types the value as numbers.Number, which mypy cannot match with int.
-        tracer.put_annotation(key="attempt", value=envelope.attempt)  # type: ignore[arg-type]
         if not store.start_attempt(
             envelope.task_id,
             envelope.slot,
@@ -201,7 +195,14 @@ class _TaskRun:
             deadline=deadline,
             lambda_context=context,
         )
-        with tracer.provider.in_subsegment(f"## {envelope.task_id}"):
+        # The task's code gets its own subsegment, annotated so that X-Ray can find a task's
+        # runs (`annotation.task_id = "nightly-report"`). Annotations go on the subsegment, not
+        # the handler: Lambda's own segment cannot be changed from inside the function.
+        with tracer.provider.in_subsegment(f"## {envelope.task_id}") as subsegment:
+            subsegment.put_annotation("task_id", envelope.task_id)
+            subsegment.put_annotation("slot", envelope.slot)
+            # The SDK types the value as numbers.Number, which mypy cannot match with int.
+            subsegment.put_annotation("attempt", envelope.attempt)  # type: ignore[arg-type]
             outcome, retryable = self.run_code(task_context)
         task = store.get_task(envelope.task_id)
         if task is None:

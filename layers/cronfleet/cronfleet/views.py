@@ -73,9 +73,7 @@ def status_table(statuses: list[TaskStatus], now: datetime, title: str | None = 
         health = status.health.value
         if status.health in (Health.DEGRADED, Health.FAILING):
             health += f" ({status.consecutive_failures} in a row)"
-        schedule = status.schedule_text
-        if status.timezone != "UTC":
-            schedule += f" ({status.timezone})"
+        schedule = status.schedule_text  # describe() already names a zone other than UTC
         table.add_row(
             status.task_id,
             schedule,

@@ -13,9 +13,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -44,6 +46,7 @@ class Invocation:
     request_id: str
     event: Any
     started_at: datetime  # on the clock the runner runs on
+    ended_at: datetime
     duration_seconds: float
     result: Any = None
     error_type: str | None = None
@@ -62,7 +65,8 @@ class Invocation:
         """The record Lambda sends an on-failure destination (see events/recorder_*.json)."""
         return {
             "version": "1.0",
-            "timestamp": (self.started_at.astimezone(UTC)).isoformat().replace("+00:00", "Z"),
+            # When the invocation failed, as Lambda stamps it; the recorder takes it as the end.
+            "timestamp": self.ended_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             "requestContext": {
                 "requestId": self.request_id,
                 "functionArn": f"{function_arn}:$LATEST",
@@ -151,6 +155,7 @@ class LocalLambda:
             request_id=request_id,
             event=event,
             started_at=started_at,
+            ended_at=self.clock(),
             duration_seconds=time.monotonic() - began,
             result=outcome.get("result"),
             error_type=outcome.get("errorType"),
@@ -298,5 +303,7 @@ class LocalLambda:
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
-    process.kill()
+    """End the invocation and anything it started: its session is its sandbox."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
     process.wait()

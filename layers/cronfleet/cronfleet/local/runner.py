@@ -180,9 +180,9 @@ class LocalRunner:
             aws_secret_access_key=SECRET_KEY,
         )
         alerter = Alerter(stack.store, SnsNotifier(sns, topic_arn=TOPIC_ARN), clock=now)
-        http_function = lambdas.functions[DISPATCHER].environment.get("HTTP_FUNCTION_NAME")
+        http_function = http_function_of(lambdas)
         return Dispatcher(
-            stack.store, lambdas, clock=now, alerter=alerter, http_function=http_function or None
+            stack.store, lambdas, clock=now, alerter=alerter, http_function=http_function
         )
 
     def _trigger_all(
@@ -300,6 +300,13 @@ def local_lambda(
         on_invocation=on_invocation,
         region=info.region,
     )
+
+
+def http_function_of(lambdas: LocalLambda) -> str | None:
+    """The built-in HTTP caller, as the template's dispatcher is told about it."""
+    dispatcher = lambdas.functions.get(DISPATCHER)
+    name = dispatcher.environment.get("HTTP_FUNCTION_NAME") if dispatcher else None
+    return name or None
 
 
 def _minute(moment: datetime, *, up: bool = False) -> datetime:

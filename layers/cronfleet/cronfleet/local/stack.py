@@ -137,7 +137,11 @@ class LocalStack:
         existing = set(client.list_tables()["TableNames"])
         for logical_id, properties in template_tables(self.template):
             if self.tables[logical_id] not in existing:
-                create_table(client, self.tables[logical_id], properties)
+                # Without TTL: DynamoDB Local expires items by the real clock, and a replay of a
+                # past week writes expiry times (simulated time + retention) already past, so
+                # entries would vanish mid-run. Local history is kept until the state dir goes.
+                schema = {k: v for k, v in properties.items() if k != "TimeToLiveSpecification"}
+                create_table(client, self.tables[logical_id], schema)
         self._store = Store(
             self.tables["TasksTable"], self.tables["ExecutionsTable"], client=client
         )
