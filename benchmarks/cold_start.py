@@ -19,8 +19,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 HANDLER_DIR = REPO_ROOT / "functions" / "dispatcher"
 # Until the handler exists, the module it will be built around stands in for it.
 FALLBACK_MODULE = "cronfleet.dispatch.service"
-# What the handler reads at import time, as template.yaml's Globals set it; dummy values.
+# What the handler reads at import time, as template.yaml's Globals set it; dummy values. The
+# Lambda variables matter: with them the Powertools Tracer is on and patches botocore at import,
+# as in Lambda (outside Lambda it turns itself off, and the import would look cheaper).
 HANDLER_ENVIRONMENT = {
+    "LAMBDA_TASK_ROOT": str(HANDLER_DIR),
+    "AWS_LAMBDA_FUNCTION_NAME": "cronfleet-DispatcherFunction",
     "TASKS_TABLE_NAME": "cronfleet-bench-tasks",
     "EXECUTIONS_TABLE_NAME": "cronfleet-bench-executions",
     "AWS_DEFAULT_REGION": "us-east-1",

@@ -10,6 +10,7 @@ transaction, so the ledger and the task's counters cannot drift apart.
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 import zlib
@@ -693,7 +694,8 @@ class Store:
         if retry_at is not None:
             sets += ["#status = :retry_wait", "deadline_at = :retry_at"]
             values[":retry_wait"] = _s(RunStatus.RETRY_WAIT)
-            values[":retry_at"] = _n(epoch(retry_at))
+            # Rounded up to the second: a retry never starts before its interval is over.
+            values[":retry_at"] = _n(math.ceil(retry_at.timestamp()))
             final = None
         else:
             sets.append("#status = :outcome")
