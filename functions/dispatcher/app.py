@@ -14,7 +14,7 @@ from cronfleet.dispatch.events import TickEvent
 from cronfleet.dispatch.service import Dispatcher
 from cronfleet.environment import current_environment
 from cronfleet.invoker import LambdaInvoker
-from cronfleet.observability import MetricUnit, logger, metrics, tracer
+from cronfleet.observability import MetricUnit, logger, metrics, trace_aws_calls, tracer
 from cronfleet.store import Store
 
 environment = current_environment()  # a missing variable fails the cold start, by name
@@ -23,6 +23,7 @@ environment = current_environment()  # a missing variable fails the cold start, 
 @cache
 def dispatcher() -> Dispatcher:
     """Built on the first tick and reused: creating boto3 clients is most of a cold start."""
+    trace_aws_calls()
     store = Store(
         environment.tasks_table_name,
         environment.executions_table_name,

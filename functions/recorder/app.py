@@ -12,11 +12,12 @@ from pydantic import ValidationError
 
 from cronfleet.alerting import Alerter
 from cronfleet.environment import current_environment
-from cronfleet.observability import logger, tracer
+from cronfleet.observability import logger, trace_aws_calls, tracer
 from cronfleet.recorder import FailureDestinationRecord, record_failure
 from cronfleet.store import Store
 
 environment = current_environment()
+trace_aws_calls()
 store = Store(
     environment.tasks_table_name,
     environment.executions_table_name,

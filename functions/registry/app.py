@@ -10,11 +10,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cronfleet.environment import current_environment
-from cronfleet.observability import logger, tracer
+from cronfleet.observability import logger, trace_aws_calls, tracer
 from cronfleet.registry.custom_resource import MalformedCustomResourceEvent, answer
 from cronfleet.store import Store
 
 environment = current_environment()
+trace_aws_calls()
 store = Store(
     environment.tasks_table_name,
     environment.executions_table_name,

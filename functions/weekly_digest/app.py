@@ -14,7 +14,7 @@ from cronfleet.alerts import SnsNotifier
 from cronfleet.digest import WEEK, render_digest, summarize_week
 from cronfleet.environment import current_environment
 from cronfleet.lifecycle import parse_slot
-from cronfleet.observability import logger, tracer
+from cronfleet.observability import logger, trace_aws_calls, tracer
 from cronfleet.store import Store
 
 environment = current_environment()
@@ -22,6 +22,7 @@ environment = current_environment()
 
 @cache
 def store() -> Store:
+    trace_aws_calls()
     return Store(
         environment.tasks_table_name,
         environment.executions_table_name,

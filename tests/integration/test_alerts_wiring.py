@@ -169,6 +169,58 @@ def test_failing_is_alerted_once_at_the_threshold_and_recovery_once(
     assert set(task.last_alerts) == {"FAILING", "RECOVERED"}
 
 
+def test_a_task_still_failing_is_alerted_again_once_the_realert_interval_has_passed(
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
+    sns: Sns,
+) -> None:
+    register(
+        store,
+        clock,
+        "sync",
+        Retry={"MaxAttempts": 1},
+        Alerts={"AfterConsecutiveFailures": 1, "RealertAfterSeconds": 300},
+    )
+    alerter = alerter_for(store, clock, sns)
+
+    @scheduled_task(store=store, clock=clock, alerter=alerter)
+    def sync(task: TaskContext) -> None:
+        raise RuntimeError("the partner API answers 503")
+
+    dispatcher = Dispatcher(store, lambda_queue, clock=clock, alerter=alerter)
+
+    def run_once() -> None:
+        dispatcher.tick(clock.advance(minutes=1))
+        lambda_queue.deliver(sync)
+
+    # the first failure crosses the threshold of 1: one alert, sent through the real store
+    sns.expect("FAILING", "sync", "critical", "[cronfleet] sync is failing (1 in a row)")
+    run_once()
+    first_alert = clock.now
+    # four more failures within the five minutes: nothing more
+    for _ in range(4):
+        run_once()
+    assert len(sns.published) == 1
+
+    # the failure five minutes after the alert is due a repeat, which says so
+    sns.expect("FAILING", "sync", "critical", "[cronfleet] sync is still failing (6 in a row)")
+    run_once()
+    assert clock.now - first_alert == timedelta(minutes=5)
+    assert len(sns.published) == 2
+    body, _ = sns.message()
+    assert (body["repeat"], body["consecutive_failures"]) == (True, 6)
+    assert body["last_alert_at"] == first_alert.isoformat().replace("+00:00", "Z")
+    task = store.get_task("sync")
+    assert task is not None
+    assert task.last_alerts["FAILING"] == clock.now
+
+    # and the clock starts again from the repeat
+    for _ in range(4):
+        run_once()
+    assert len(sns.published) == 2
+
+
 def test_missed_slots_raise_one_missed_alert(
     store: Store,
     clock: FakeClock,

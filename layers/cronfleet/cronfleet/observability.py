@@ -23,13 +23,24 @@ DEFAULT_NAMESPACE = "Cronfleet"
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE)
 
-# Only botocore is patched: every DynamoDB, Lambda, SNS and Secrets Manager call becomes a
-# subsegment. Patching everything the X-Ray SDK knows would import httpx and more into the
-# dispatcher's cold start for nothing (an HTTP task's call is the time of its handler). Outside
-# Lambda (tests, `sam local invoke`, the local runner) Powertools turns the tracer off itself.
+# Only botocore is traced (see trace_aws_calls): every DynamoDB, Lambda, SNS and SSM call becomes
+# a subsegment. Patching everything the X-Ray SDK knows would import httpx and more into the
+# dispatcher's cold start for nothing. Outside Lambda (tests, `sam local invoke`, the local
+# runner) Powertools turns the tracer off itself, and patching is then a no-op.
 tracer = Tracer(
     service=os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE,
-    patch_modules=["botocore"],
+    patch_modules=[],
 )
 
-__all__ = ["MetricUnit", "logger", "metrics", "tracer"]
+
+def trace_aws_calls() -> None:
+    """Patch botocore so that AWS calls are traced; safe to call more than once.
+
+    Called where a function first makes its AWS clients, not at import: the patch imports
+    botocore's client machinery, which a function loads anyway when it makes its first client,
+    and the dispatcher makes its clients on its first tick.
+    """
+    tracer.patch(["botocore"])
+
+
+__all__ = ["MetricUnit", "logger", "metrics", "trace_aws_calls", "tracer"]

@@ -327,6 +327,9 @@ class _TaskRun:
 
 @functools.lru_cache(maxsize=4)
 def _store_for(environment: CronfleetEnvironment) -> Store:
+    from cronfleet.observability import trace_aws_calls  # see scheduled_run: not at import
+
+    trace_aws_calls()
     return Store(
         environment.tasks_table_name,
         environment.executions_table_name,
