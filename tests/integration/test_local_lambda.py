@@ -356,20 +356,38 @@ def test_a_process_that_exits_is_reported_as_a_runtime_exit_error(
 
 
 @pytest.mark.parametrize(
-    ("code", "message"),
+    ("code", "error_type", "message"),
     [
-        ("import cronfleet_no_such_module\n", "No module named 'cronfleet_no_such_module'"),
-        ("def handler(event, context:\n    return 1\n", "app.py, line 1"),
-        ("import os\n\nTABLE = os.environ['NOT_SET_ANYWHERE']\n", "NOT_SET_ANYWHERE"),
+        (
+            "import cronfleet_no_such_module\n",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'app': No module named 'cronfleet_no_such_module'",
+        ),
+        (
+            "def handler(event, context:\n    return 1\n",
+            "Runtime.UserCodeSyntaxError",
+            "Syntax error in module 'app': ",
+        ),
+        (
+            "def main(event, context):\n    return 1\n",
+            "Runtime.HandlerNotFound",
+            "Handler 'handler' missing on module 'app'",
+        ),
+        ("import os\n\nTABLE = os.environ['NOT_SET_ANYWHERE']\n", "KeyError", "NOT_SET_ANYWHERE"),
     ],
-    ids=["import-error", "syntax-error", "error-at-import"],
+    ids=["import-error", "syntax-error", "no-handler", "error-at-import"],
 )
 def test_a_module_that_cannot_be_imported_is_an_init_error(
-    tmp_path: Path, local_lambda: Callable[..., LocalLambda], code: str, message: str
+    tmp_path: Path,
+    local_lambda: Callable[..., LocalLambda],
+    code: str,
+    error_type: str,
+    message: str,
 ) -> None:
+    # as Lambda's Python runtime reports each of them
     invocation = local_lambda(one_function(tmp_path, code)).run("Fn", {})
 
-    assert invocation.error_type == "Runtime.ImportModuleError"
+    assert invocation.error_type == error_type
     assert invocation.error_message is not None
     assert message in invocation.error_message
 

@@ -102,6 +102,7 @@ def execution_json(execution: ExecutionRecord) -> dict[str, Any]:
                 "started_at": attempt.started_at,
                 "ended_at": attempt.ended_at,
                 "duration_ms": attempt.duration_ms,
+                "request_id": attempt.request_id,  # the Lambda request: its logs
                 "error_type": attempt.error_type,
                 "error_message": attempt.error_message,
                 "result": attempt.result,

@@ -54,10 +54,38 @@ def _use_simulated_clock() -> None:
     clock.use(lambda: simulated_start + timedelta(seconds=time.monotonic() - real_start))
 
 
+class InitError(Exception):
+    """An init failure with the type and message Lambda's Python runtime gives it."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def _load_handler(module_name: str, handler_name: str) -> Any:
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InitError(
+            "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
+        ) from exc
+    except SyntaxError as exc:
+        raise InitError(
+            "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}"
+        ) from exc
+    # Any other exception at import is reported as itself, as Lambda does.
+    try:
+        return getattr(module, handler_name)
+    except AttributeError:
+        raise InitError(
+            "Runtime.HandlerNotFound", f"Handler '{handler_name}' missing on module '{module_name}'"
+        ) from None
+
+
 def _error(exc: BaseException) -> dict[str, Any]:
     return {
         "errorMessage": str(exc),
-        "errorType": type(exc).__name__,
+        "errorType": exc.error_type if isinstance(exc, InitError) else type(exc).__name__,
         "stackTrace": traceback.format_tb(exc.__traceback__),
     }
 
@@ -69,10 +97,9 @@ def main(argv: list[str]) -> int:
     sys.path.insert(0, os.getcwd())  # the function's code directory, as in /var/task
     _use_simulated_clock()
     try:
-        handler = getattr(importlib.import_module(module_name), handler_name)
+        handler = _load_handler(module_name, handler_name)
     except Exception as exc:  # an init error, reported as Lambda reports it
-        failure = {**_error(exc), "errorType": "Runtime.ImportModuleError"}
-        result_path.write_text(json.dumps(failure))
+        result_path.write_text(json.dumps(_error(exc)))
         return 1
     finally:
         os.write(int(ready_fd), b"R")
