@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from cronfleet.lifecycle import epoch, slot_key
 from cronfleet.local.dynamodb_local import create_tables_from_template
 from cronfleet.registry import TaskDefinition, parse_task_definition
+from cronfleet.registry.ownership import TaskOwner
 from cronfleet.store import DUE_SHARDS, Store, shard_of
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 TARGET_FUNCTION = "bench-task-fn"
+BENCH_OWNER = TaskOwner("arn:aws:cloudformation:us-east-1:123456789012:stack/bench/0", "Bench").key
 # What differs from one task to the next; everything else is the prototype's.
 PER_TASK_ATTRIBUTES = ("task_id", "definition", "next_run", "due_shard", "due_at")
 WRITERS = 8  # parallel BatchWriteItem callers while seeding (not part of any timed figure)
@@ -102,7 +104,7 @@ def plan_fleet(count: int, due_count: int, tick: datetime) -> list[Planned]:
 def prototype_item(store: Store, first: Planned, now: datetime) -> dict[str, Any]:
     """Register one task the real way and return its item, as DynamoDB holds it."""
     spec = first.definition.model_copy(update={"name": task_id(first.number)})
-    store.register(spec, lambda _after: first.due, now)
+    store.register(spec, lambda _after: first.due, now, owner=BENCH_OWNER)
     item = store.client.get_item(
         TableName=store.tasks_table, Key={"task_id": {"S": spec.task_id}}, ConsistentRead=True
     )["Item"]

@@ -56,9 +56,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="Invoked", unit=MetricUnit.Count, value=report.invoked)
     metrics.add_metric(name="InvokeFailures", unit=MetricUnit.Count, value=report.invoke_failures)
     metrics.add_metric(name="MissedTicks", unit=MetricUnit.Count, value=report.missed_ticks)
+    metrics.add_metric(
+        name="TicksClamped", unit=MetricUnit.Count, value=int(report.clamped_from is not None)
+    )
     if report.errors:
         logger.error("Some tasks could not be dispatched", extra={"errors": report.errors})
     summary = asdict(report)
     summary["tick"] = report.tick.isoformat()
+    if report.clamped_from is not None:
+        summary["clamped_from"] = report.clamped_from.isoformat()
     logger.info("Tick dispatched", extra={"report": summary})
     return {"status": "dispatched", **summary}

@@ -12,9 +12,19 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cronfleet.environment import current_environment
 from cronfleet.observability import logger, trace_aws_calls, tracer
 from cronfleet.registry.custom_resource import MalformedCustomResourceEvent, answer
+from cronfleet.registry.secrets import SecretScope
 from cronfleet.store import Store
 
 environment = current_environment()
+# Set by template.yaml on every deploy. Empty only under `sam local invoke`, which leaves !Sub
+# values out: then which secrets the HTTP function may read is not checked here.
+secret_scope = (
+    SecretScope.parse(environment.http_secret_arn_prefixes)
+    if environment.http_secret_arn_prefixes
+    else None
+)
+if secret_scope is None:
+    logger.warning("HTTP_SECRET_ARN_PREFIXES is empty: Http.SecretArn scopes are not checked")
 trace_aws_calls()
 store = Store(
     environment.tasks_table_name,
@@ -28,5 +38,5 @@ __all__ = ["MalformedCustomResourceEvent", "handler"]
 @logger.inject_lambda_context(correlation_id_path="RequestId")
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response = answer(event, store, context.log_stream_name)
+    response = answer(event, store, context.log_stream_name, secret_scope=secret_scope)
     return response.model_dump(exclude_none=True)

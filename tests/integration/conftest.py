@@ -175,6 +175,19 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
+def process_clock(clock: FakeClock) -> Iterator[FakeClock]:
+    """``clock`` as the time of the whole process (cronfleet.clock), as the local runner sets
+    it: for functions loaded from the template, which take no clock argument."""
+    from cronfleet import clock as clock_module
+
+    clock_module.use(clock)
+    try:
+        yield clock
+    finally:
+        clock_module.use(None)
+
+
+@pytest.fixture
 def lambda_queue() -> QueuedLambda:
     return QueuedLambda()
 
@@ -190,22 +203,13 @@ def sam_function(
     template.yaml, its environment from Globals and its own Environment, the layer's package on
     the path, and DynamoDB pointed at DynamoDB Local's copy of the tables (``store``)."""
     from cronfleet.environment import current_environment
+    from cronfleet.local.functions import environment_resolver
 
     resources = _template_document["Resources"]
     table_names = {"TasksTable": store.tasks_table, "ExecutionsTable": store.executions_table}
-
-    def value_of(value: Any) -> str:
-        if isinstance(value, dict) and "Ref" in value:
-            reference = value["Ref"]
-            if reference in table_names:
-                return table_names[reference]
-            parameter = _template_document["Parameters"].get(reference)
-            # Other resources (the alert topic) have no local counterpart: `sam local invoke`
-            # leaves such variables empty too, which the code reads as "not configured".
-            return str(parameter["Default"]) if parameter else ""
-        if isinstance(value, dict):
-            return ""  # Fn::Sub and friends: deploy-time values
-        return str(value)
+    # Other resources (the alert topic) have no local counterpart: `sam local invoke` leaves
+    # such variables empty too, which the code reads as "not configured".
+    value_of = environment_resolver(_template_document, table_names)
 
     def load(logical_id: str) -> ModuleType:
         properties = resources[logical_id]["Properties"]

@@ -22,26 +22,19 @@ from cronfleet.alerts import ConsoleLinks, SnsNotifier
 from cronfleet.dispatch.service import Dispatcher
 from cronfleet.invoker import InvokeError
 from cronfleet.lifecycle import RunStatus
-from cronfleet.registry import parse_task_definition
 from cronfleet.task import NonRetryableError, TaskContext, scheduled_task
+from tests.support import register
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
-    from cronfleet.store import Store, TaskRecord
+    from cronfleet.store import Store
     from tests.integration.conftest import FakeClock, QueuedLambda
 
 pytestmark = pytest.mark.integration
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:cronfleet-alerts"
 DASHBOARD = "cronfleet-dashboard"
-
-
-def register(store: Store, clock: FakeClock, name: str, **properties: Any) -> TaskRecord:
-    definition = parse_task_definition(
-        name, {"Schedule": "rate(1 minute)", "Function": "report-fn", **properties}
-    )
-    return store.register(definition, definition.compiled_schedule().next_run, clock.now)
 
 
 class Sns:
@@ -470,6 +463,16 @@ def test_a_timeout_reported_by_lambda_raises_timed_out(
     record = load_event("recorder_timeout")
     record["requestPayload"] = event
     record["timestamp"] = (clock.now + timedelta(minutes=1)).isoformat()
+    # the wrapper started the attempt in that Lambda request, then Lambda timed it out
+    assert store.start_attempt(
+        "report",
+        event["cronfleet"]["slot"],
+        1,
+        request_id=record["requestContext"]["requestId"],
+        started=clock.now,
+        deadline=clock.now + timedelta(minutes=1),
+        grace=timedelta(minutes=2),
+    )
     sns.expect("TIMED_OUT", "report", "warning", "[cronfleet] report timed out (attempt 1)")
 
     result = record_failure(store, FailureDestinationRecord.model_validate(record), alerter)

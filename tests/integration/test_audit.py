@@ -19,6 +19,7 @@ from cronfleet.dispatch.service import Dispatcher
 from cronfleet.lifecycle import RunStatus, parse_slot, slot_key
 from cronfleet.registry import parse_task_definition
 from cronfleet.task import NonRetryableError, TaskContext, scheduled_task
+from tests.support import TEST_OWNER
 
 if TYPE_CHECKING:
     from cronfleet.local.dynamodb_local import DynamoDBLocal
@@ -57,7 +58,12 @@ class Fleet:
         definition = parse_task_definition(
             name, {"Schedule": schedule, "Function": name, **properties}
         )
-        self.store.register(definition, definition.compiled_schedule().next_run, self.clock.now)
+        self.store.register(
+            definition,
+            definition.compiled_schedule().next_run,
+            self.clock.now,
+            owner=TEST_OWNER.key,
+        )
 
         def decorate(code: Callable[[TaskContext], Any]) -> Callable[[Any, Any], dict[str, Any]]:
             handler = scheduled_task(store=self.store, clock=self.clock)(code)

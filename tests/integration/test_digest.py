@@ -15,6 +15,7 @@ from cronfleet.digest import render_digest, summarize_week
 from cronfleet.dispatch.service import Dispatcher
 from cronfleet.registry import parse_task_definition
 from cronfleet.task import NonRetryableError, TaskContext, scheduled_task
+from tests.support import TEST_OWNER
 
 if TYPE_CHECKING:
     from cronfleet.store import Store
@@ -26,7 +27,9 @@ TOPIC = "arn:aws:sns:us-east-1:123456789012:cronfleet-alerts"
 
 def register(store: Store, clock: FakeClock, name: str, **properties: Any) -> None:
     definition = parse_task_definition(name, {"Function": "fn", **properties})
-    store.register(definition, definition.compiled_schedule().next_run, clock.now)
+    store.register(
+        definition, definition.compiled_schedule().next_run, clock.now, owner=TEST_OWNER.key
+    )
 
 
 def test_a_week_of_runs_becomes_one_digest_per_task(

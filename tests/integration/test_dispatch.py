@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from cronfleet.dispatch.service import Dispatcher
 from cronfleet.lifecycle import RunStatus, slot_key
-from cronfleet.registry import parse_task_definition
 from cronfleet.task import NonRetryableError, TaskContext, scheduled_task
+from tests.support import register
 
 if TYPE_CHECKING:
-    from cronfleet.store import Store, TaskRecord
+    from cronfleet.store import Store
     from tests.integration.conftest import FakeClock, QueuedLambda
 
 pytestmark = pytest.mark.integration
-
-
-def register(store: Store, clock: FakeClock, name: str, **properties: Any) -> TaskRecord:
-    definition = parse_task_definition(
-        name, {"Schedule": "rate(1 minute)", "Function": "report-fn", **properties}
-    )
-    return store.register(definition, definition.compiled_schedule().next_run, clock.now)
 
 
 def test_a_due_task_is_claimed_invoked_and_recorded_as_succeeded(

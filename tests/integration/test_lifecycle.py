@@ -19,20 +19,13 @@ from cronfleet.lifecycle import RunStatus, Trigger, slot_key
 from cronfleet.registry import parse_task_definition
 from cronfleet.runs import START_GRACE
 from cronfleet.task import TaskContext, scheduled_task
+from tests.support import TEST_OWNER, register
 
 if TYPE_CHECKING:
-    from cronfleet.store import ExecutionRecord, Store, TaskRecord
+    from cronfleet.store import ExecutionRecord, Store
     from tests.integration.conftest import FakeClock, QueuedLambda
 
 pytestmark = pytest.mark.integration
-
-
-def register(store: Store, clock: FakeClock, name: str, **properties: Any) -> TaskRecord:
-    """Register a task as a deploy at ``clock.now`` would: its first slot is after that."""
-    definition = parse_task_definition(
-        name, {"Schedule": "rate(1 minute)", "Function": "report-fn", **properties}
-    )
-    return store.register(definition, definition.compiled_schedule().next_run, clock.now)
 
 
 @pytest.fixture
@@ -98,7 +91,8 @@ def test_a_run_that_never_starts_is_lost_then_retried(
         dispatcher.tick(clock.now.replace(second=0))
 
     execution = only(store, "report")
-    assert execution.attempts[0].status is RunStatus.FAILED
+    # LOST: its code provably never started, so it is not called a failure of the code
+    assert execution.attempts[0].status is RunStatus.LOST
     assert execution.attempts[0].error_type == "Lost"
     # the retry policy applies to a lost attempt as to any failure
     assert execution.status in (RunStatus.RETRY_WAIT, RunStatus.PENDING)
@@ -108,12 +102,19 @@ def test_a_run_that_never_starts_is_lost_then_retried(
 
 
 def destination_record(
-    load_event: Callable[[str], Any], kind: str, event: dict[str, Any], at: datetime
+    load_event: Callable[[str], Any],
+    kind: str,
+    event: dict[str, Any],
+    at: datetime,
+    *,
+    request_id: str = "r-1",
 ) -> Any:
-    """The sample record from events/, about this run, sent at ``at``."""
+    """The sample record from events/, about this run, sent at ``at``, for the Lambda request
+    that ran it (``code_started`` starts runs as request r-1)."""
     record = copy.deepcopy(load_event(f"recorder_{kind}"))
     record["requestPayload"] = event
     record["timestamp"] = at.isoformat()
+    record["requestContext"]["requestId"] = request_id
     return record
 
 
@@ -376,12 +377,13 @@ def test_a_malformed_tick_is_rejected_and_dispatches_nothing(
 
 def test_the_dispatcher_function_handles_the_sample_tick(
     store: Store,
-    clock: FakeClock,
+    process_clock: FakeClock,
     sam_function: Callable[[str], ModuleType],
     load_event: Callable[[str], Any],
     lambda_context: Any,
     lambda_queue: QueuedLambda,
 ) -> None:
+    clock = process_clock
     dispatcher_app = sam_function("DispatcherFunction")
     dispatcher_app.dispatcher().invoker = lambda_queue
     clock.now = datetime(2026, 11, 2, 8, 59, tzinfo=UTC)
@@ -606,7 +608,9 @@ def test_an_http_task_is_dispatched_to_the_built_in_caller_and_recorded(
         definition = parse_task_definition(
             "hunter-scan", {"Schedule": "rate(5 minutes)", "Http": http}
         )
-        store.register(definition, definition.compiled_schedule().next_run, clock.now)
+        store.register(
+            definition, definition.compiled_schedule().next_run, clock.now, owner=TEST_OWNER.key
+        )
         caller = sam_function("HttpTaskFunction")
         dispatcher = Dispatcher(
             store, lambda_queue, clock=clock, http_function="cronfleet-HttpTask"
@@ -640,7 +644,8 @@ def test_the_weekly_digest_function_runs_from_its_sample_event(
     register(store, clock, "WeeklyDigestTask", Schedule="cron(0 8 ? * MON *)")
     register(store, clock, "report", Schedule="*/15 * * * *")
     digest = sam_function("WeeklyDigestFunction")
-    Dispatcher(store, lambda_queue, clock=clock).tick(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
+    clock.now = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    Dispatcher(store, lambda_queue, clock=clock).tick(clock.now)
     assert ("WeeklyDigestTask", "2026-11-02T08:00:00Z", 1) in lambda_queue.slots_invoked()
 
     # the sample event is that same slot and attempt, as `sam local invoke` would send it
@@ -664,7 +669,8 @@ def test_the_example_task_function_runs_from_its_scheduled_sample_event(
     clock.now = datetime(2026, 11, 2, 8, 55, tzinfo=UTC)
     register(store, clock, "ExampleTask", Schedule="0 9 * * *", Payload={"greeting": "hello"})
     example = sam_function("ExampleTaskFunction")
-    Dispatcher(store, lambda_queue, clock=clock).tick(datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+    clock.now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    Dispatcher(store, lambda_queue, clock=clock).tick(clock.now)
 
     answer = example.handler(load_event("example_task_scheduled"), lambda_context)
 
@@ -691,11 +697,12 @@ def test_the_http_task_function_runs_from_its_sample_event_and_records_the_failu
     http = sample["cronfleet"]["payload"]["http"]
     clock.now = datetime(2026, 11, 2, 8, 55, tzinfo=UTC)
     definition = parse_task_definition("HealthCheckTask", {"Schedule": "0 9 * * *", "Http": http})
-    store.register(definition, definition.compiled_schedule().next_run, clock.now)
-    caller = sam_function("HttpTaskFunction")
-    Dispatcher(store, lambda_queue, clock=clock, http_function="http").tick(
-        datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    store.register(
+        definition, definition.compiled_schedule().next_run, clock.now, owner=TEST_OWNER.key
     )
+    caller = sam_function("HttpTaskFunction")
+    clock.now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    Dispatcher(store, lambda_queue, clock=clock, http_function="http").tick(clock.now)
 
     answer = caller.handler(sample, lambda_context)
 

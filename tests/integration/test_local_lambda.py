@@ -107,7 +107,8 @@ def test_repository_functions_get_globals_own_variables_and_resolved_references(
         "EXECUTIONS_TABLE_NAME": "local-executions",
         "HISTORY_RETENTION_DAYS": "90",  # a Number parameter's default, as text
         "ALERT_TOPIC_ARN": "",  # !Ref to a resource with no local counterpart
-        "DASHBOARD_NAME": "",  # !Sub: a deploy-time value
+        # !Sub of pseudo parameters resolves, as SAM CLI resolves it (the local stack's name)
+        "DASHBOARD_NAME": "cronfleet-local-cronfleet",
     }
     # a function's own variables come on top of the Globals' (here a !Ref to another function,
     # which nothing resolves)

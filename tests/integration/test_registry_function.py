@@ -360,12 +360,13 @@ def test_an_unexpected_error_still_answers_failed(
     # When
     registry_app.handler(event, lambda_context)
 
-    # Then
+    # Then: the failed Create names the task, so the rollback's Delete takes out whatever of
+    # it was written (a Delete only removes a task its own resource owns)
     assert response_url.only_response().body == {
         "Status": "FAILED",
         "Reason": "Internal error in the registry (RuntimeError); see CloudWatch log stream "
         f"{lambda_context.log_stream_name}",
-        "PhysicalResourceId": f"failed-create:{event['RequestId']}",
+        "PhysicalResourceId": "ExampleTask",
         **answer_to(event),
     }
 

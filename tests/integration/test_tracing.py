@@ -23,6 +23,7 @@ from cronfleet.local.lambda_process import LocalLambda
 from cronfleet.registry.template import load_template, validate_template
 from cronfleet.runs import start_manual_run
 from cronfleet.store import Store
+from tests.support import TEST_OWNER
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +59,7 @@ def test_a_task_run_is_traced_with_its_ids_and_its_dynamodb_calls(
     template = load_template(REPO_ROOT / "template.yaml")
     (definition,) = [t for t in validate_template(template).tasks if t.task_id == "ExampleTask"]
     now = clock.now()
-    store.register(definition, definition.compiled_schedule().next_run, now)
+    store.register(definition, definition.compiled_schedule().next_run, now, owner=TEST_OWNER.key)
     task = store.get_task("ExampleTask")
     assert task is not None
     functions = load_functions(

@@ -139,25 +139,31 @@ def test_registry_events_are_cloudformation_requests_for_a_scheduled_task(
     assert properties["ServiceTimeout"] == str(declared["ServiceTimeout"])
 
 
-def test_registry_may_touch_only_the_tasks_table(transformed: dict[str, Any]) -> None:
-    tables = set(_resources(transformed, TABLE))
-    role = transformed["Resources"]["RegistryFunctionRole"]["Properties"]
+def _dynamodb_grants(transformed: dict[str, Any], role_id: str) -> dict[str, set[str]]:
+    """The DynamoDB actions a function's role allows, by the table logical id they name."""
+    role = transformed["Resources"][role_id]["Properties"]
+    granted: dict[str, set[str]] = {}
+    for policy in role.get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            dynamodb = {a for a in _as_list(statement["Action"]) if str(a).startswith("dynamodb:")}
+            if not dynamodb:
+                continue
+            assert "*" not in _as_list(statement["Resource"]), statement
+            (table,) = set(_references(statement["Resource"]))
+            granted.setdefault(table, set()).update(dynamodb)
+    return granted
 
-    statements = [
-        statement
-        for policy in role.get("Policies", [])
-        for statement in policy["PolicyDocument"]["Statement"]
-    ]
-    dynamodb = [
-        statement
-        for statement in statements
-        if any(str(action).startswith("dynamodb:") for action in _as_list(statement["Action"]))
-    ]
 
-    assert dynamodb, "RegistryFunction has no DynamoDB statement at all"
-    for statement in dynamodb:
-        assert "*" not in _as_list(statement["Resource"])
-        assert set(_references(statement["Resource"])) & tables == {"TasksTable"}
+def test_registry_reads_and_updates_tasks_and_only_puts_ledger_entries(
+    transformed: dict[str, Any],
+) -> None:
+    # A registration is one transaction: a versioned update of the task and, for a task
+    # scheduled again after a pause in its existence, one SKIPPED entry in the ledger. Without
+    # PutItem on the ledger, re-enabling a task would fail its deploy on AWS.
+    assert _dynamodb_grants(transformed, "RegistryFunctionRole") == {
+        "TasksTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "ExecutionsTable": {"dynamodb:PutItem"},
+    }
 
 
 def test_task_functions_only_read_and_conditionally_write_items(
@@ -165,17 +171,7 @@ def test_task_functions_only_read_and_conditionally_write_items(
 ) -> None:
     # The task wrapper needs item reads and writes on the two tables, and nothing broader: no
     # scans, no queries, no deletes, no batch operations.
-    role = transformed["Resources"]["ExampleTaskFunctionRole"]["Properties"]
-    granted: dict[str, set[str]] = {}
-    for policy in role.get("Policies", []):
-        for statement in policy["PolicyDocument"]["Statement"]:
-            dynamodb = {a for a in _as_list(statement["Action"]) if str(a).startswith("dynamodb:")}
-            if not dynamodb:
-                continue
-            (table,) = set(_references(statement["Resource"]))
-            granted.setdefault(table, set()).update(dynamodb)
-
-    assert granted == {
+    assert _dynamodb_grants(transformed, "ExampleTaskFunctionRole") == {
         "TasksTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
         "ExecutionsTable": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"},
     }

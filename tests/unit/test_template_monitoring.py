@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from cronfleet.local import iam
+
 NAMESPACE = "Cronfleet"
 TASK_TAG = ("cronfleet:role", "task")
 ALARM = "AWS::CloudWatch::Alarm"
@@ -182,24 +184,34 @@ def test_no_role_grants_every_action_or_writes_to_every_resource(
 def test_dispatcher_may_invoke_exactly_this_stacks_task_functions(
     transformed: dict[str, Any],
 ) -> None:
-    lambda_statements = [
-        statement
-        for role, statement in _role_statements(transformed)
-        if role == "DispatcherFunctionRole"
-        and any(str(a).startswith("lambda:") for a in _as_list(statement["Action"]))
-    ]
-
-    (invoke,) = lambda_statements
-    assert _as_list(invoke["Action"]) == ["lambda:InvokeFunction"]
-    # This stack's functions (SAM names them <stack>-<LogicalId>-<suffix>)...
-    assert invoke["Resource"] == {
-        "Fn::Sub": (
-            "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}"
-            ":function:${AWS::StackName}-*"
-        )
+    # Given the stack deployed under a name long enough that CloudFormation shortens it in the
+    # generated function names, next to a sibling stack whose name starts the same way
+    stack = "cronfleet-production-eu-west-1-billing-team"
+    names = {
+        logical_id: f"{stack[:20]}-{logical_id}-A1B2C3"
+        for logical_id, resource in transformed["Resources"].items()
+        if resource["Type"] == LAMBDA_FUNCTION
     }
-    # ...and among them only the ones tagged as tasks.
-    assert invoke["Condition"] == {"StringEquals": {f"aws:ResourceTag/{TASK_TAG[0]}": TASK_TAG[1]}}
+    naming = iam.Naming(names, stack_name=stack)
+    tags = iam.function_tags(transformed, naming)
+    sibling = f"{stack}-staging-ExampleTaskFunction-Z9Y8X7"
+    tags[sibling] = {"cronfleet:role": "task", "cronfleet:stack": f"{stack}-staging"}
+    dispatcher = iam.function_policies(transformed, naming)["DispatcherFunction"]
+    calls = iam.Calls(naming, tags)
+
+    def may_invoke(function: str) -> bool:
+        (needed,) = calls.needed("lambda", "Invoke", {"FunctionName": function})
+        return dispatcher.allows(needed.action, needed.resource, needed.context)
+
+    # Then every task function of this stack can be invoked, whatever its name...
+    tasks = _task_functions(transformed)
+    assert tasks
+    assert all(may_invoke(names[task]) for task in tasks)
+    # ...and nothing else: not the stack's own machinery, not the sibling's tasks
+    others = [logical_id for logical_id in names if logical_id not in tasks]
+    assert others
+    assert not any(may_invoke(names[other]) for other in others)
+    assert not may_invoke(sibling)
 
 
 def test_functions_scheduled_as_tasks_are_exactly_the_tagged_ones(

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from cronfleet.alerts import (
+    DISPATCHER_ALERT_ID,
     Alert,
     AlertDeliveryError,
     AlertEvent,
@@ -33,7 +34,7 @@ from cronfleet.alerts import (
     decide_alerts,
 )
 from cronfleet.clock import now as clock_now
-from cronfleet.lifecycle import RunStatus
+from cronfleet.lifecycle import RunStatus, slot_key
 
 if TYPE_CHECKING:
     from cronfleet.environment import CronfleetEnvironment
@@ -163,6 +164,20 @@ class Alerter:
         )
         self._raise(task, finished, abandoned, drop=(AlertKind.TIMED_OUT,))
 
+    def tick_clamped(self, sent: datetime, used: datetime, reason: str, at: datetime) -> None:
+        """The dispatcher used its clock's minute for a tick too far from it; never raises."""
+        alert = Alert(
+            AlertKind.TICK_CLAMPED,
+            DISPATCHER_ALERT_ID,
+            at,
+            slot=slot_key(sent),
+            reason=f"{reason}; the tick of {slot_key(used)} was dispatched instead",
+        )
+        try:
+            self._publish(alert, self.links)
+        except Exception:  # alerts are best effort
+            logger.exception("Could not raise the TICK_CLAMPED alert")
+
     # --- sending -------------------------------------------------------------------------------
 
     def _raise(
@@ -187,8 +202,8 @@ class Alerter:
             return None
         return replace(self.links, log_group=log_group_of(task.definition.function))
 
-    def _send(self, task: TaskRecord, alert: Alert) -> None:
-        links = self._links_for(task)
+    def _publish(self, alert: Alert, links: ConsoleLinks | None) -> bool:
+        """Publish (or, with no topic, log) one alert; False when SNS would not take it."""
         ids = {"task_id": alert.task_id, "alert": alert.kind.value, "slot": alert.slot}
         if self.notifier is None:
             urls = links.for_alert(alert) if links else {}
@@ -196,17 +211,23 @@ class Alerter:
                 "Alert (no topic configured, not published)",
                 extra={"alert": as_json(alert, urls)},
             )
-        else:
-            try:
-                with self._lock:
-                    message_id = self.notifier.publish(alert, links)
-            except AlertDeliveryError as exc:
-                logger.error(
-                    "Alert could not be delivered",
-                    extra={**ids, "error_code": exc.code, "error": exc.message},
-                )
-                return
-            logger.info("Alert published", extra={**ids, "message_id": message_id})
+            return True
+        try:
+            with self._lock:
+                message_id = self.notifier.publish(alert, links)
+        except AlertDeliveryError as exc:
+            logger.error(
+                "Alert could not be delivered",
+                extra={**ids, "error_code": exc.code, "error": exc.message},
+            )
+            return False
+        logger.info("Alert published", extra={**ids, "message_id": message_id})
+        return True
+
+    def _send(self, task: TaskRecord, alert: Alert) -> None:
+        ids = {"task_id": alert.task_id, "alert": alert.kind.value, "slot": alert.slot}
+        if not self._publish(alert, self._links_for(task)):
+            return
         try:
             self.store.record_alert_sent(alert.task_id, alert.kind.value, self.clock())
         except Exception:

@@ -19,8 +19,11 @@ SLOW             warning   a successful run took longer than SlowerThanSeconds
 MISSED           warning   slots were missed
 DISPATCH_FAILED  critical  an invoke was refused (throttled, no function, no access)
 STUCK            critical  the watchdog gave up on a run that would not finish
-LOST             warning   the watchdog gave up on a run that never started
+LOST             warning   a run's code never started, even after a second invoke
+TICK_CLAMPED     critical  the dispatcher was sent a tick dated far from its clock
 ===============  ========  ======================================================
+
+TICK_CLAMPED is about the dispatcher, not a task: its task id is ``#dispatcher``.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ class AlertKind(StrEnum):
     DISPATCH_FAILED = "DISPATCH_FAILED"
     STUCK = "STUCK"
     LOST = "LOST"
+    TICK_CLAMPED = "TICK_CLAMPED"
 
 
 class Severity(StrEnum):
@@ -93,7 +97,12 @@ SEVERITY = {
     AlertKind.DISPATCH_FAILED: Severity.CRITICAL,
     AlertKind.STUCK: Severity.CRITICAL,
     AlertKind.LOST: Severity.WARNING,
+    AlertKind.TICK_CLAMPED: Severity.CRITICAL,
 }
+
+# The task id of alerts about the dispatcher itself: no task can take it (ids start with a
+# letter or digit), and it is the dispatcher's own item in the tasks table.
+DISPATCHER_ALERT_ID = "#dispatcher"
 
 
 class AlertDeliveryError(RuntimeError):
@@ -442,6 +451,8 @@ def _headline(alert: Alert) -> str:
             return f"is stuck (attempt {alert.attempt})"
         case AlertKind.LOST:
             return f"lost a run (attempt {alert.attempt} never started)"
+        case AlertKind.TICK_CLAMPED:
+            return f"was sent a tick dated {alert.slot}"
     raise AssertionError(alert.kind)  # pragma: no cover
 
 
@@ -507,7 +518,12 @@ _WHAT = {
     AlertKind.MISSED: "{m} scheduled run(s) were missed and will not be run.",
     AlertKind.DISPATCH_FAILED: "cronfleet could not invoke the task's function.",
     AlertKind.STUCK: "The run did not finish and the watchdog gave up on it.",
-    AlertKind.LOST: "The run never started, even after a second invoke; it counts as failed.",
+    AlertKind.LOST: "The run's code never started; the attempt counts as failed.",
+    AlertKind.TICK_CLAMPED: (
+        "The dispatcher was sent a tick dated too far from its own clock to be the "
+        "scheduler's, and dispatched its clock's current minute instead. Check what invokes "
+        "the dispatcher."
+    ),
 }
 
 

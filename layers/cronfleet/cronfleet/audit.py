@@ -1,9 +1,9 @@
 """Auditing the ledger: every expected slot ends in exactly one final state, or is in flight.
 
-This checks the invariant of DESIGN.md section 4 ("a ledger entry for every slot") for a window
-``(start, end]``. The schedule and the ledger are both sorted by slot, so they are compared in one
-merge-walk of two streams (:func:`reconcile`): memory stays bounded by one chunk of the ledger,
-however long the window, and no set of slots is ever built.
+This checks the ledger's invariant ("a ledger entry for every slot", docs/semantics.md) for a
+window ``(start, end]``. The schedule and the ledger are both sorted by slot, so they are
+compared in one merge-walk of two streams (:func:`reconcile`): memory stays bounded by one chunk
+of the ledger, however long the window, and no set of slots is ever built.
 
 Which slots are expected, for one task:
 
@@ -26,6 +26,13 @@ What the walk reports (:class:`FindingKind`):
 - ``duplicate_run``: an entry with more than one SUCCEEDED attempt: the code ran twice;
 - ``stuck``: an entry still in flight more than :data:`STUCK_AFTER` past its deadline. The
   invariant allows in-flight entries, so this one is informational: it does not fail the audit.
+
+Two more look at the task item, not the window, because each would silently stop a task:
+
+- ``busy_without_entry``: the task counts a slot as running (or queued) that has no in-flight
+  ledger entry; with overlap ``skip`` every later slot would be skipped for it;
+- ``wedged``: the task's next slot is long overdue and already has a ledger entry, so every
+  claim of it fails and nothing after it is ever dispatched.
 
 Manual runs (``cronfleet trigger``, a direct invoke: trigger ``manual``, slot ``...Z#manual-...``)
 are outside the schedule; they are counted and otherwise ignored. The dispatcher's own heartbeat
@@ -87,6 +94,8 @@ class Ledger(Protocol):
 
     def get_task(self, task_id: str) -> TaskRecord | None: ...
 
+    def get_execution(self, task_id: str, slot: str) -> ExecutionRecord | None: ...
+
     def executions(
         self,
         task_id: str,
@@ -104,6 +113,8 @@ class FindingKind(StrEnum):
     OVERLAPPING = "overlapping"
     DUPLICATE_RUN = "duplicate_run"
     STUCK = "stuck"
+    BUSY_WITHOUT_ENTRY = "busy_without_entry"
+    WEDGED = "wedged"
 
     @property
     def informational(self) -> bool:
@@ -557,8 +568,12 @@ def audit_task(
     if deleted_at is not None:
         # A slot at the very instant of deletion may or may not have been claimed: not required.
         until = min(until, deleted_at - _SECOND)
+    task_findings = list(check_task_item(ledger, task, now))
     if after >= until:
-        return TaskAudit(task.task_id, state, None, None, counts, ())
+        errors = sum(not finding.informational for finding in task_findings)
+        return TaskAudit(
+            task.task_id, state, None, None, counts, tuple(task_findings), errors=errors
+        )
 
     schedule = definition.compiled_schedule()
     runs: Iterator[str] = (_key(run) for run in _runs_until(schedule.iter_runs(after), until))
@@ -571,8 +586,9 @@ def audit_task(
         kind = "paused" if task.paused else "disabled"
         runs = _count_tail(runs, last, counts, kind)
     carried = latest_scheduled_entry(ledger, task.task_id, after, since=_lower_bound(task))
-    findings: list[Finding] = []
-    omitted = errors = 0
+    findings: list[Finding] = task_findings
+    omitted = 0
+    errors = sum(not finding.informational for finding in task_findings)
     for finding in iter_findings(
         runs,
         ledger_entries(ledger, task.task_id, after, until),
@@ -589,6 +605,38 @@ def audit_task(
     return TaskAudit(
         task.task_id, state, after, until, counts, tuple(findings), omitted, errors=errors
     )
+
+
+def check_task_item(ledger: Ledger, task: TaskRecord, now: datetime) -> Iterator[Finding]:
+    """What is wrong with the task item itself: slots it is busy on that have no run, and a
+    next slot that can never be claimed."""
+    busy = sorted(task.active_slots | ({task.queued_slot} if task.queued_slot else set()))
+    for slot in busy:
+        entry = ledger.get_execution(task.task_id, slot)
+        if entry is None or entry.status in FINAL_STATUSES:
+            state = "has no ledger entry" if entry is None else f"is {entry.status.value}"
+            yield Finding(
+                FindingKind.BUSY_WITHOUT_ENTRY,
+                task.task_id,
+                slot,
+                f"the task counts this slot as in flight, but it {state}: with overlap "
+                "'skip' every later slot is skipped behind it",
+            )
+    if task.due_at is None or task.deleted or task.paused:
+        return
+    due = datetime.fromtimestamp(task.due_at, UTC)
+    if now - due <= TICK_GRACE:
+        return
+    entry = ledger.get_execution(task.task_id, slot_key(due))
+    if entry is not None:
+        minutes = int((now - due) / timedelta(minutes=1))
+        yield Finding(
+            FindingKind.WEDGED,
+            task.task_id,
+            slot_key(due),
+            f"the task's next slot is {minutes} minutes overdue and already has a ledger entry "
+            f"({entry.status.value}): every claim of it fails, so nothing after it runs",
+        )
 
 
 def _lower_bound(task: TaskRecord) -> datetime:

@@ -32,6 +32,9 @@ class CronfleetEnvironment(BaseModel):
     # Console links in alerts: the dashboard's name and the region everything lives in.
     dashboard_name: str | None = Field(None, alias="DASHBOARD_NAME")
     aws_region: str | None = Field(None, alias="AWS_REGION")
+    # The registry: the ARN prefixes of the secrets the HTTP function may read (see
+    # cronfleet.registry.secrets), so a task naming another secret fails its deploy.
+    http_secret_arn_prefixes: str | None = Field(None, alias="HTTP_SECRET_ARN_PREFIXES")
     # Per-task run metrics are emitted only when a namespace is configured.
     metrics_namespace: str | None = Field(None, alias="POWERTOOLS_METRICS_NAMESPACE")
 
@@ -41,6 +44,7 @@ class CronfleetEnvironment(BaseModel):
         "aws_region",
         "metrics_namespace",
         "http_function_name",
+        "http_secret_arn_prefixes",
         mode="before",
     )
     @classmethod

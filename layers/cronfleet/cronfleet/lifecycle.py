@@ -9,7 +9,7 @@ the task wrapper and the recorder apply them.
     claimed ──> PENDING ──> RUNNING ──> SUCCEEDED
                   │            │──────> FAILED / TIMED_OUT   (no attempts left, or not retryable)
                   │            `──────> RETRY_WAIT ──> PENDING (attempt + 1)
-                  `── never started: re-dispatched once, then lost (a failed attempt)
+                  `── never started: re-dispatched once, then LOST (a failed attempt)
     QUEUED (overlap queue_one) ──> PENDING
     SKIPPED (overlap skip, paused), MISSED (later than the maximum lateness): final at once
 """
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -36,6 +38,10 @@ class RunStatus(StrEnum):
     TIMED_OUT = "TIMED_OUT"
     SKIPPED = "SKIPPED"
     MISSED = "MISSED"
+    # An attempt's own status only, never a slot's: its code provably never started (the
+    # function was never reached, or gave up before marking the attempt RUNNING). The slot
+    # counts it as a failure: FAILED once no attempts are left.
+    LOST = "LOST"
 
     @property
     def is_final(self) -> bool:
@@ -116,5 +122,50 @@ def attempts_left(policy: RetryPolicy, attempt: int) -> bool:
     return attempt < policy.max_attempts
 
 
+def slot_status_of(attempt_status: RunStatus) -> RunStatus:
+    """The final status a slot takes when its last attempt ends as ``attempt_status``."""
+    return RunStatus.FAILED if attempt_status is RunStatus.LOST else attempt_status
+
+
 def attempt_deadline(started: datetime, timeout_seconds: int) -> datetime:
     return (started + timedelta(seconds=timeout_seconds)).replace(microsecond=0)
+
+
+# Counting the slots of a long range is bounded; past this the count is left unknown.
+MAX_SLOTS_COUNTED = 10_000
+
+NextRun = Callable[[datetime], datetime | None]  # a schedule's first slot strictly after t
+
+
+@dataclass(frozen=True)
+class SlotRange:
+    """Every slot from ``first`` up to, not including, ``until``: one ranged ledger entry."""
+
+    first: datetime
+    until: datetime
+    count: int | None  # None when there were too many to count
+
+
+def count_slots(next_run: NextRun, first: datetime, until: datetime) -> int | None:
+    """Slots from ``first`` (itself a slot) up to ``until``; None past MAX_SLOTS_COUNTED."""
+    count = 0
+    current: datetime | None = first
+    while current is not None and current < until:
+        count += 1
+        if count > MAX_SLOTS_COUNTED:
+            return None
+        current = next_run(current)
+    return count
+
+
+def unscheduled_range(
+    next_run: NextRun, first: datetime | None, until: datetime | None
+) -> SlotRange | None:
+    """The slots a task let pass while it was paused, disabled or removed: one ranged entry.
+
+    ``first`` is the task's next slot when it stopped being scheduled, ``until`` its next slot
+    now. None when no slot fell in between.
+    """
+    if first is None or until is None or first >= until:
+        return None
+    return SlotRange(first, until, count_slots(next_run, first, until))

@@ -4,11 +4,17 @@ When a task function times out, runs out of memory, crashes in its runtime or fa
 initialise, the wrapper never gets to write the outcome. Lambda then sends an on-failure
 destination record, and this turns it into TIMED_OUT or FAILED for that attempt, with
 Lambda's own error, after which the retry policy applies as for any failure.
+
+Two errors come from the wrapper itself, when the ledger could not be written:
+``AttemptNotStarted`` (the code was not run: LOST) and ``OutcomeNotRecorded`` (the code ran; the
+error carries its outcome, which is recorded as if the wrapper had). An event Lambda dropped
+unrun (EventAgeExceeded) is LOST too. LOST is only ever said of code that provably never ran.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +24,7 @@ from cronfleet.envelope import ExecutionEnvelope
 from cronfleet.lifecycle import RunStatus
 from cronfleet.runs import conclude_attempt
 from cronfleet.store import AttemptOutcome, FinishResult, Store
+from cronfleet.task import AttemptNotStarted, OutcomeNotRecorded, outcome_from_json
 
 if TYPE_CHECKING:
     from cronfleet.alerting import Alerter
@@ -60,6 +67,10 @@ class FailureDestinationRecord(_RecordPart):
         return envelope
 
     def outcome(self) -> AttemptOutcome:
+        return self.verdict()[0]
+
+    def verdict(self) -> tuple[AttemptOutcome, bool]:
+        """How the attempt ended, and whether the retry policy may try it again."""
         error = self.response_payload if isinstance(self.response_payload, dict) else {}
         error_type = str(
             error.get("errorType")
@@ -70,12 +81,25 @@ class FailureDestinationRecord(_RecordPart):
         ended = self.timestamp.astimezone(UTC)
         if self.request_context.condition == "EventAgeExceeded":
             return AttemptOutcome(
-                status=RunStatus.FAILED,
+                status=RunStatus.LOST,
                 ended_at=ended,
                 error_type="EventAgeExceeded",
                 error_message="Lambda dropped the event before running it (maximum event age)",
                 ran_code=False,
-            )
+            ), True
+        if error_type == OutcomeNotRecorded.__name__:
+            try:
+                return outcome_from_json(message)
+            except ValueError:
+                logger.warning("An OutcomeNotRecorded error without a readable outcome")
+        if error_type == AttemptNotStarted.__name__:
+            return AttemptOutcome(
+                status=RunStatus.LOST,
+                ended_at=ended,
+                error_type=error_type,
+                error_message=message,
+                ran_code=False,
+            ), True
         timed_out = "Task timed out" in message or error_type == "Sandbox.Timedout"
         return AttemptOutcome(
             status=RunStatus.TIMED_OUT if timed_out else RunStatus.FAILED,
@@ -84,28 +108,59 @@ class FailureDestinationRecord(_RecordPart):
             error_message=message
             or f"the function failed ({error_type}) without recording a result",
             ran_code=False,
-        )
+        ), True
 
 
 def record_failure(
     store: Store, record: FailureDestinationRecord, alerter: Alerter | None = None
 ) -> FinishResult:
-    """Finalise the attempt the record is about; a no-op if it was already recorded."""
+    """Finalise the attempt the record is about; a no-op if it was already recorded.
+
+    What the attempt's state says decides, not only Lambda's error. Still PENDING: no delivery
+    of it ever started the code, whatever the error, so it is LOST. RUNNING: the delivery that
+    started it is the one that failed (the same Lambda request) and its error stands; a record
+    from another delivery (the first invoke, after the watchdog's second one started the run)
+    is stale and changes nothing.
+    """
     envelope = record.envelope()
     ids = {"task_id": envelope.task_id, "slot": envelope.slot, "attempt": envelope.attempt}
     task = store.get_task(envelope.task_id)
-    if task is None:
-        logger.error("On-failure record for an unknown task", extra=ids)
+    execution = store.get_execution(envelope.task_id, envelope.slot)
+    if task is None or execution is None:
+        logger.error("On-failure record for an unknown task or run", extra=ids)
         return FinishResult(recorded=False)
-    outcome = record.outcome()
+    outcome, retryable = record.verdict()
+    in_flight = execution.attempt == envelope.attempt and execution.status in (
+        RunStatus.PENDING,
+        RunStatus.RUNNING,
+    )
+    started_by = execution.current.request_id if execution.current else None
+    request_id = record.request_context.request_id
+    if not in_flight or (
+        execution.status is RunStatus.RUNNING
+        and (outcome.status is RunStatus.LOST or (started_by and started_by != request_id))
+    ):
+        logger.info("On-failure record about an attempt concluded or run elsewhere", extra=ids)
+        return FinishResult(recorded=False)
+    if execution.status is RunStatus.PENDING and outcome.status is not RunStatus.LOST:
+        outcome = replace(
+            outcome,
+            status=RunStatus.LOST,
+            error_message=(
+                f"the function failed before the attempt started ({outcome.error_type}): "
+                f"{outcome.error_message}"
+            ),
+        )
     result = conclude_attempt(
         store,
         task,
         envelope.slot,
         envelope.attempt,
         outcome,
+        retryable=retryable,
+        from_statuses=(execution.status,),
         alerter=alerter,
-        request_id=record.request_context.request_id,
+        request_id=request_id,
     )
     logger.info(
         "Recorded a failure the task could not record",

@@ -143,8 +143,9 @@ def invoke_attempt(
         task,
         slot,
         attempt,
+        # The function was never reached, so its code provably did not start.
         AttemptOutcome(
-            status=RunStatus.FAILED,
+            status=RunStatus.LOST,
             ended_at=now,
             error_type=f"InvokeError.{error.code}",
             error_message=error.message,

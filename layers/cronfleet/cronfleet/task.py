@@ -14,11 +14,17 @@ The wrapper moves the attempt from PENDING to RUNNING with a conditional write b
 runs, so a duplicate delivery of the same async event does not run it twice. It records the
 outcome: success with a bounded result, or failure with the error and a truncated traceback.
 Raising :class:`NonRetryableError` ends the slot without further attempts.
+
+When the ledger cannot be written, the wrapper fails the invocation instead, so Lambda hands the
+attempt to the recorder (the on-failure destination) with an error that says what happened:
+:class:`AttemptNotStarted` when the code was not run, :class:`OutcomeNotRecorded`, carrying the
+outcome, when it was. The recorder then records what really happened, not a crash.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 import traceback
@@ -35,12 +41,14 @@ from cronfleet.envelope import ExecutionEnvelope
 from cronfleet.environment import CronfleetEnvironment, current_environment
 from cronfleet.lifecycle import RunStatus, Trigger, manual_slot
 from cronfleet.runs import RUNNING_GRACE, conclude_attempt
-from cronfleet.store import AttemptOutcome, Store
+from cronfleet.store import AttemptOutcome, Store, bounded_result
 
 if TYPE_CHECKING:
     from cronfleet.alerting import Alerter
 
 logger = logging.getLogger("cronfleet.task")
+
+TRACEBACK_HANDOVER_CHARS = 4096
 
 
 def execution_id(task_id: str, slot: str) -> str:
@@ -50,6 +58,58 @@ def execution_id(task_id: str, slot: str) -> str:
 
 class NonRetryableError(Exception):
     """Raise from task code when trying again cannot help (bad input, a permanent refusal)."""
+
+
+class AttemptNotStarted(Exception):
+    """The attempt could not be marked RUNNING, so its code was not run (the recorder: LOST)."""
+
+
+class OutcomeNotRecorded(Exception):
+    """The code ran, but its outcome could not be written; the message carries the outcome as
+    JSON, for the recorder to write instead."""
+
+    def __init__(self, outcome: AttemptOutcome, *, retryable: bool) -> None:
+        super().__init__(outcome_to_json(outcome, retryable=retryable))
+        self.outcome = outcome
+
+
+def outcome_to_json(outcome: AttemptOutcome, *, retryable: bool) -> str:
+    return json.dumps(
+        {
+            "retryable": retryable,
+            "status": outcome.status.value,
+            "ended_at": outcome.ended_at.isoformat(),
+            "duration_ms": outcome.duration_ms,
+            "error_type": outcome.error_type,
+            "error_message": outcome.error_message,
+            # A traceback can be long; the recorder needs the verdict, the logs keep the rest.
+            "traceback": (outcome.traceback or "")[-TRACEBACK_HANDOVER_CHARS:] or None,
+            "result": json.loads(bounded_result(outcome.result))
+            if outcome.result is not None
+            else None,
+        },
+        separators=(",", ":"),
+        default=str,
+    )
+
+
+def outcome_from_json(text: str) -> tuple[AttemptOutcome, bool]:
+    """The outcome an :class:`OutcomeNotRecorded` carried, and whether it may be retried;
+    ValueError if the text is not one."""
+    try:
+        fields = json.loads(text)
+        outcome = AttemptOutcome(
+            status=RunStatus(fields["status"]),
+            ended_at=datetime.fromisoformat(fields["ended_at"]),
+            duration_ms=fields.get("duration_ms"),
+            error_type=fields.get("error_type"),
+            error_message=fields.get("error_message"),
+            traceback=fields.get("traceback"),
+            result=fields.get("result"),
+        )
+        return outcome, bool(fields.get("retryable", True))
+    except (TypeError, KeyError, ValueError) as exc:
+        raise ValueError(f"not a recorded outcome: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -174,15 +234,23 @@ class _TaskRun:
         from cronfleet.observability import tracer
 
         powertools_logger.set_correlation_id(execution_id(envelope.task_id, envelope.slot))
-        if not store.start_attempt(
-            envelope.task_id,
-            envelope.slot,
-            envelope.attempt,
-            request_id=request_id,
-            started=started,
-            deadline=deadline,
-            grace=RUNNING_GRACE,
-        ):
+        try:
+            started_now = store.start_attempt(
+                envelope.task_id,
+                envelope.slot,
+                envelope.attempt,
+                request_id=request_id,
+                started=started,
+                deadline=deadline,
+                grace=RUNNING_GRACE,
+            )
+        except Exception as exc:
+            logger.exception("Could not mark the attempt running; its code was not run", extra=ids)
+            raise AttemptNotStarted(
+                f"the attempt could not be marked RUNNING, so its code was not run: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if not started_now:
             # Lambda delivered this event again, or the attempt was already given up on.
             logger.info("Attempt is not pending; not running it again", extra=ids)
             return {"status": "duplicate", **ids}
@@ -204,21 +272,25 @@ class _TaskRun:
             # The SDK types the value as numbers.Number, which mypy cannot match with int.
             subsegment.put_annotation("attempt", envelope.attempt)  # type: ignore[arg-type]
             outcome, retryable = self.run_code(task_context)
-        task = store.get_task(envelope.task_id)
-        if task is None:
-            logger.error("Task vanished while running; outcome not recorded", extra=ids)
-            return {"status": outcome.status.value, **ids}
-        result = conclude_attempt(
-            store,
-            task,
-            envelope.slot,
-            envelope.attempt,
-            outcome,
-            retryable=retryable,
-            from_statuses=(RunStatus.RUNNING,),
-            alerter=self.alerter,
-            request_id=request_id,
-        )
+        try:
+            task = store.get_task(envelope.task_id)
+            if task is None:
+                logger.error("Task vanished while running; outcome not recorded", extra=ids)
+                return {"status": outcome.status.value, **ids}
+            result = conclude_attempt(
+                store,
+                task,
+                envelope.slot,
+                envelope.attempt,
+                outcome,
+                retryable=retryable,
+                from_statuses=(RunStatus.RUNNING,),
+                alerter=self.alerter,
+                request_id=request_id,
+            )
+        except Exception as exc:
+            logger.exception("Could not record the outcome; the recorder will", extra=ids)
+            raise OutcomeNotRecorded(outcome, retryable=retryable) from exc
         status = result.final_status.value if result.final_status else "RETRY_SCHEDULED"
         if not result.recorded:
             logger.warning("Outcome arrived after the attempt was concluded elsewhere", extra=ids)

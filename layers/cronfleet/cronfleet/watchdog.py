@@ -4,7 +4,8 @@ It looks only at executions whose "look again" time has passed, found through th
 in-flight index, never by scanning history:
 
 - PENDING past the start grace: the function never started. Invoke it once more; if it still
-  has not started, the attempt is lost, a failure that follows the retry policy.
+  has not started, the attempt is LOST (its code provably never ran), a failure that follows
+  the retry policy.
 - RUNNING past its deadline plus a grace period: TIMED_OUT (the recorder usually got there
   first, with Lambda's own error).
 - RETRY_WAIT whose backoff has elapsed: dispatch the next attempt.
@@ -87,7 +88,7 @@ class Watchdog:
                     self._invoke(task, execution, execution.attempt, now)
                 return
             lost = AttemptOutcome(
-                status=RunStatus.FAILED,
+                status=RunStatus.LOST,
                 ended_at=now,
                 error_type="Lost",
                 error_message="the function never started, even after a second invoke",

@@ -27,6 +27,17 @@ logger = logging.getLogger(__name__)
 TICK_INTERVAL = timedelta(minutes=1)
 # Invokes are network-bound, so threads overlap them well beyond the two cores of a Lambda.
 MAX_PARALLEL = 32
+# A tick is the time EventBridge Scheduler meant to invoke at. It is never in the future, and
+# it is never old: the schedule gives up on a tick after 2 minutes and the function's own
+# async retry after 2 more. A tick outside these bounds is not the scheduler's (a hand-made
+# event, a replayed message, a sample event): trusted, it would run tomorrow's slots now and
+# record a day of slots as missed. It is clamped to the clock's own minute instead, which is
+# what a genuine tick now would carry, and alerted on.
+MAX_TICK_AHEAD = timedelta(minutes=2)
+MAX_TICK_AGE = timedelta(minutes=15)
+# Claims of one task in one tick: the chunks of a large catch-up (at most 1,000 runs in chunks
+# of at least 35), plus a few lost version races with deploys or runs finishing meanwhile.
+MAX_CLAIMS_PER_TASK = 40
 
 
 @dataclass
@@ -41,6 +52,8 @@ class TickReport:
     missed: int = 0
     queued: int = 0
     missed_ticks: int = 0
+    # The tick as sent, when it was too far from the clock and the clock's minute was used.
+    clamped_from: datetime | None = None
     errors: list[str] = field(default_factory=list)
     watchdog: WatchdogReport = field(default_factory=WatchdogReport)
 
@@ -79,10 +92,25 @@ class Dispatcher:
             store, invoker, clock=clock, rng=rng, alerter=alerter, http_function=http_function
         )
 
-    def tick(self, tick: datetime) -> TickReport:
-        """Handle the tick EventBridge Scheduler sent for ``tick`` (its scheduled time)."""
+    def tick(self, tick: datetime, *, stop_claiming_at: datetime | None = None) -> TickReport:
+        """Handle the tick EventBridge Scheduler sent for ``tick`` (its scheduled time).
+
+        ``stop_claiming_at``: no new claim starts after this moment (the invocation is about
+        to run out of time); a large catch-up then carries on at the next tick.
+        """
         tick = tick.astimezone(UTC).replace(second=0, microsecond=0)
-        report = TickReport(tick=tick)
+        now = self.clock()
+        problem = tick_out_of_range(tick, now)
+        clamped_from = None
+        if problem is not None:
+            clamped_from, tick = tick, now.astimezone(UTC).replace(second=0, microsecond=0)
+            logger.error(
+                "Tick out of range; dispatching the clock's minute instead",
+                extra={"sent": slot_key(clamped_from), "used": slot_key(tick), "reason": problem},
+            )
+            if self.alerter is not None:
+                self.alerter.tick_clamped(clamped_from, tick, problem, now)
+        report = TickReport(tick=tick, clamped_from=clamped_from)
         previous = self.store.record_tick(tick)
         if previous is not None and tick - previous > TICK_INTERVAL:
             report.missed_ticks = int((tick - previous) / TICK_INTERVAL) - 1
@@ -101,7 +129,9 @@ class Dispatcher:
         if due:
             workers = min(self.max_parallel, len(due))
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dispatch") as pool:
-                outcomes = list(pool.map(lambda task: self._dispatch(task, tick), due))
+                outcomes = list(
+                    pool.map(lambda task: self._dispatch(task, tick, stop_claiming_at), due)
+                )
             for outcome in outcomes:
                 report.claimed += outcome.claimed
                 report.lost_races += not outcome.claimed and outcome.error is None
@@ -115,53 +145,82 @@ class Dispatcher:
         report.watchdog = self.watchdog.sweep(self.clock())
         return report
 
-    def _dispatch(self, task: TaskRecord, tick: datetime) -> _TaskOutcome:
+    def _dispatch(
+        self, task: TaskRecord, tick: datetime, stop_claiming_at: datetime | None
+    ) -> _TaskOutcome:
         """Claim and invoke one task's due slots. Errors stay with the task that caused them."""
         try:
-            return self._claim_and_invoke(task, tick)
+            return self._claim_and_invoke(task, tick, stop_claiming_at)
         except Exception as exc:  # one bad task must not stop the others
             logger.exception("Dispatching a task failed", extra={"task_id": task.task_id})
             return _TaskOutcome(error=f"{task.task_id}: {type(exc).__name__}: {exc}")
 
-    def _claim_and_invoke(self, task: TaskRecord, tick: datetime) -> _TaskOutcome:
+    def _claim_and_invoke(
+        self, task: TaskRecord, tick: datetime, stop_claiming_at: datetime | None
+    ) -> _TaskOutcome:
+        """Claim until the task is no longer due at this tick, invoking each claim's runs.
+
+        Usually that is one claim. A large catch-up takes several (one per chunk), and a claim
+        that lost a version race (a deploy, a pause, a run finishing) is planned again from a
+        fresh read, which also shows whether another dispatcher took the slots.
+        """
         # Imported on the first due task: an idle tick needs neither schedules nor planning.
-        from cronfleet.dispatch.plan import plan_slots
         from cronfleet.schedule import parse_schedule
 
+        outcome = _TaskOutcome()
+        current: TaskRecord | None = task
+        schedule = None
+        for _ in range(MAX_CLAIMS_PER_TASK):
+            if current is None or current.due_at is None or from_epoch(current.due_at) > tick:
+                break
+            if stop_claiming_at is not None and self.clock() >= stop_claiming_at:
+                logger.warning(
+                    "Out of time: the rest of this task's slots wait for the next tick",
+                    extra={"task_id": task.task_id, "due_at": current.due_at},
+                )
+                break
+            definition = current.definition
+            if schedule is None or current.definition_json != task.definition_json:
+                schedule = parse_schedule(definition.schedule, definition.timezone)
+            plan = self._plan(current, schedule, tick)
+            now = self.clock()
+            if self.store.claim(current, plan, now=now, start_grace=START_GRACE):
+                outcome.claimed = True
+                outcome.skipped += plan.skipped_count
+                outcome.missed += plan.missed_count
+                outcome.queued += plan.queued is not None
+                self._report_missed(current, plan, schedule, now)
+                for slot, trigger in plan.runs:
+                    if self.invoke(current, slot_key(slot), 1, trigger, now):
+                        outcome.invoked += 1
+                    else:
+                        outcome.invoke_failures += 1
+                if not plan.more_due_by(tick):
+                    break
+            current = self.store.get_task(task.task_id)
+        return outcome
+
+    @staticmethod
+    def _plan(task: TaskRecord, schedule: Schedule, tick: datetime) -> SlotPlan:
+        from cronfleet.dispatch.plan import plan_slots
+
         assert task.due_at is not None
-        definition = task.definition
-        schedule = parse_schedule(definition.schedule, definition.timezone)
-        plan = plan_slots(
-            definition,
+        return plan_slots(
+            task.definition,
             schedule,
             from_epoch(task.due_at),
             tick,
             # A queued slot is next in line: newer slots wait behind it as if it were running.
             busy=task.is_busy or task.queued_slot is not None,
             queue_taken=task.queued_slot is not None,
+            catchup_through=task.catchup_through,
         )
-        now = self.clock()
-        if not self.store.claim(task, plan, now=now, start_grace=START_GRACE):
-            return _TaskOutcome()
-        outcome = _TaskOutcome(
-            claimed=True,
-            skipped=len(plan.skipped),
-            missed=len(plan.missed) + (plan.missed_range.count or 1 if plan.missed_range else 0),
-            queued=plan.queued is not None,
-        )
-        self._report_missed(task, plan, schedule, now)
-        for slot, trigger in plan.runs:
-            if self.invoke(task, slot_key(slot), 1, trigger, now):
-                outcome.invoked += 1
-            else:
-                outcome.invoke_failures += 1
-        return outcome
 
     def _report_missed(
         self, task: TaskRecord, plan: SlotPlan, schedule: Schedule, now: datetime
     ) -> None:
         """One MISSED alert for the slots this claim recorded as missed, if any."""
-        from cronfleet.dispatch.plan import MAX_SLOTS_COUNTED
+        from cronfleet.lifecycle import MAX_SLOTS_COUNTED
 
         if self.alerter is None:
             return
@@ -199,3 +258,23 @@ class Dispatcher:
             self.alerter,
             http_function=self.http_function,
         )
+
+
+def tick_out_of_range(tick: datetime, now: datetime) -> str | None:
+    """Why a tick cannot be the scheduler's, judged against the dispatcher's clock; or None."""
+    if tick - now > MAX_TICK_AHEAD:
+        return (
+            f"the tick is dated {slot_key(tick)}, {_minutes(tick - now)} ahead of the clock "
+            f"({slot_key(now)}); a scheduler tick is never in the future"
+        )
+    if now - tick > MAX_TICK_AGE:
+        return (
+            f"the tick is dated {slot_key(tick)}, {_minutes(now - tick)} behind the clock "
+            f"({slot_key(now)}); the scheduler gives up on a tick long before that"
+        )
+    return None
+
+
+def _minutes(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"

@@ -2,18 +2,31 @@
 
 The environment is built the way SAM CLI builds it: Globals, then the function's own
 variables, then the `--env-vars` file (its "Parameters" section for every function, then the
-function's own section). Values that only exist once deployed (``!GetAtt``, ``!Sub``, the
-alert topic) are empty, as under `sam local invoke`; the local runner fills in the ones it has
-a local counterpart for (tables, the alert topic, the HTTP function).
+function's own section). As SAM CLI does, ``!Ref`` and ``!Sub`` resolve against parameter
+defaults and the pseudo parameters of a local stack (account 123456789012, us-east-1); values
+that only exist once deployed (a ``!GetAtt``, a resource without a local counterpart) are
+empty. The local runner gives the resources it runs (tables, the alert topic, the HTTP
+function) their local names.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+# The pseudo parameters of the local stack, as SAM CLI gives them to `sam local invoke`.
+LOCAL_STACK_NAME = "cronfleet-local"
+PSEUDO_PARAMETERS = {
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::Region": "us-east-1",
+    "AWS::StackName": LOCAL_STACK_NAME,
+    "AWS::URLSuffix": "amazonaws.com",
+}
 
 # Lambda's defaults, for a function (and Globals) that leaves them out.
 DEFAULT_TIMEOUT_SECONDS = 3
@@ -82,19 +95,7 @@ def load_functions(
     """
     env_vars = env_vars or {}
     globals_ = template.get("Globals", {}).get("Function", {})
-    parameters = template.get("Parameters", {})
-
-    def value_of(value: Any) -> str:
-        if isinstance(value, dict) and set(value) == {"Ref"}:
-            name = value["Ref"]
-            if name in resolve:
-                return resolve[name]
-            if name in parameters:
-                return _text(parameters[name].get("Default", ""))
-            return ""
-        if isinstance(value, dict):
-            return ""  # Fn::GetAtt, Fn::Sub and friends: deploy-time values
-        return _text(value)
+    value_of = environment_resolver(template, resolve)
 
     functions: dict[str, LocalFunction] = {}
     for logical_id, resource in template.get("Resources", {}).items():
@@ -132,6 +133,37 @@ def load_functions(
             max_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
         )
     return functions
+
+
+def environment_resolver(
+    template: Mapping[str, Any], resolve: Mapping[str, str]
+) -> Callable[[Any], str]:
+    """How an environment value of ``template`` reads locally (see the module's docstring)."""
+    parameters = template.get("Parameters", {})
+    names = {
+        **PSEUDO_PARAMETERS,
+        **{name: _text(spec.get("Default", "")) for name, spec in parameters.items()},
+        **resolve,
+    }
+
+    def value_of(value: Any) -> str:
+        if isinstance(value, dict) and set(value) == {"Ref"}:
+            return names.get(str(value["Ref"]), "")
+        if (
+            isinstance(value, dict)
+            and set(value) == {"Fn::Sub"}
+            and isinstance(value["Fn::Sub"], str)
+        ):
+            text = value["Fn::Sub"]
+            wanted = re.findall(r"\$\{([^}!]+)\}", text)
+            if any(name not in names for name in wanted):
+                return ""  # it names something that only exists once deployed
+            return re.sub(r"\$\{([^}!]+)\}", lambda match: names[match.group(1)], text)
+        if isinstance(value, dict):
+            return ""  # Fn::GetAtt and friends: deploy-time values
+        return _text(value)
+
+    return value_of
 
 
 def _function_of(destination: Any) -> str | None:

@@ -6,6 +6,12 @@ runtime state (paused, counters, history, next run) is kept. A bad definition an
 with one line per problem, so the deploy stops and CloudFormation rolls back. Delete takes the
 task out of scheduling and keeps its history.
 
+Each task has one owner, the resource that declared it (stack id plus logical id, see
+:mod:`cronfleet.registry.ownership`): a Create or Update of a live task another resource owns
+is refused, and a Delete only takes out a task its own resource owns. That makes
+CloudFormation's order of operations safe: it creates a replacement before it deletes what it
+replaces, and a rollback deletes what a failed Create left.
+
 Whatever happens, CloudFormation hears back: it otherwise waits for the resource's timeout
 before it gives up, and the stack is stuck in the meantime.
 """
@@ -23,9 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_core import PydanticCustomError
 
 from cronfleet import clock
-from cronfleet.registry.definition import parse_task_definition
-from cronfleet.registry.problems import InvalidTaskDefinition
-from cronfleet.store import Store
+from cronfleet.registry.definition import TaskDefinition, parse_task_definition
+from cronfleet.registry.ownership import TaskOwnedElsewhere, TaskOwner
+from cronfleet.registry.problems import InvalidTaskDefinition, Problem
+from cronfleet.registry.secrets import SecretScope
+from cronfleet.store import Store, TaskOwnershipConflict
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +105,13 @@ class CustomResourceResponse(BaseModel):
         return self.model_dump_json(exclude_none=True).encode()
 
 
-def answer(event: dict[str, Any], store: Store, log_stream: str) -> CustomResourceResponse:
+def answer(
+    event: dict[str, Any],
+    store: Store,
+    log_stream: str,
+    *,
+    secret_scope: SecretScope | None = None,
+) -> CustomResourceResponse:
     """Handle one request and PUT the answer to CloudFormation's ResponseURL.
 
     Raises :class:`MalformedCustomResourceEvent` only when there is nobody to answer.
@@ -118,7 +132,9 @@ def answer(event: dict[str, Any], store: Store, log_stream: str) -> CustomResour
         ) from exc
 
     try:
-        response = respond(event, envelope, store, clock.now())
+        response = respond(
+            event, envelope, store, clock.now(), secret_scope=secret_scope, log_stream=log_stream
+        )
     except Exception as exc:  # CloudFormation must hear back, whatever went wrong
         logger.exception("Unexpected error; answering FAILED")
         response = _failed(
@@ -136,9 +152,18 @@ def answer(event: dict[str, Any], store: Store, log_stream: str) -> CustomResour
 
 
 def respond(
-    event: dict[str, Any], envelope: CustomResourceEvent, store: Store, now: datetime
+    event: dict[str, Any],
+    envelope: CustomResourceEvent,
+    store: Store,
+    now: datetime,
+    *,
+    secret_scope: SecretScope | None = None,
+    log_stream: str = "",
 ) -> CustomResourceResponse:
-    """Decide the answer to one request, and register or deregister the task."""
+    """Decide the answer to one request, and register or deregister the task.
+
+    ``secret_scope``: the secrets the HTTP function may read; None skips that check.
+    """
     try:
         request = ScheduledTaskRequest.model_validate(event)
     except ValidationError as exc:
@@ -147,35 +172,83 @@ def respond(
         return _failed(
             envelope, _unchanged_physical_id(envelope), "\n".join(["Malformed request:", *lines])
         )
+    owner = TaskOwner(request.stack_id, request.logical_resource_id)
 
     if request.request_type == "Delete":
         # Delete must succeed even for ids it does not know (a failed Create's
-        # FAILED_CREATE_PREFIX id, a task already gone), or the stack can never be deleted.
+        # FAILED_CREATE_PREFIX id, a task already gone, one another resource owns), or the
+        # stack could never be deleted.
         physical_id = _unchanged_physical_id(request)
-        if not physical_id.startswith(FAILED_CREATE_PREFIX):
-            store.deregister(physical_id, now)
-        logger.info("Task taken out of scheduling; history kept", extra={"task_id": physical_id})
+        if physical_id.startswith(FAILED_CREATE_PREFIX):
+            return _succeeded(request, physical_id)
+        if store.deregister(physical_id, now, owner=owner.key):
+            logger.info(
+                "Task taken out of scheduling; history kept", extra={"task_id": physical_id}
+            )
+        else:
+            logger.info(
+                "Not deregistered: no such task, or another resource owns it",
+                extra={"task_id": physical_id, "resource": owner.logical_id},
+            )
         return _succeeded(request, physical_id)
 
     try:
         definition = parse_task_definition(
             request.logical_resource_id, request.resource_properties or {}
         )
+        _check_secret(request.logical_resource_id, definition, secret_scope)
     except InvalidTaskDefinition as exc:
         lines = [str(problem) for problem in exc.problems]
         logger.info("Invalid task definition", extra={"problems": lines})
         return _failed(request, _unchanged_physical_id(request), "\n".join(lines))
 
     task_id = definition.task_id
+    # What CloudFormation is told the resource is if this fails. A Create that fails is rolled
+    # back with a Delete of that id, which removes the task only if this resource owns it, so
+    # nothing a failed Create wrote is left scheduled.
+    failure_id = task_id if request.request_type == "Create" else _unchanged_physical_id(request)
     if request.request_type == "Update" and request.physical_resource_id != task_id:
         # A new physical id tells CloudFormation the old task is replaced; it sends a Delete
         # for the old id once the stack update completes.
         logger.info("Task renamed", extra={"old": request.physical_resource_id, "new": task_id})
-    # One conditional write of the definition fields: paused, counters and the pending next
-    # run survive the deploy (see Store.register).
-    store.register(definition, definition.compiled_schedule().next_run, now)
+    try:
+        # One versioned write of the definition fields: paused, counters and the pending next
+        # run survive the deploy (see Store.register).
+        store.register(definition, definition.compiled_schedule().next_run, now, owner=owner.key)
+    except TaskOwnershipConflict as exc:
+        reason = str(TaskOwnedElsewhere(task_id, exc.owner, owner))
+        field = "Name" if "Name" in (request.resource_properties or {}) else ""
+        problem = Problem(request.logical_resource_id, field, reason)
+        logger.info("Task owned by another resource", extra={"problem": str(problem)})
+        return _failed(request, failure_id, str(problem))
+    except Exception as exc:
+        logger.exception("Unexpected error while registering; answering FAILED")
+        if failure_id != task_id:  # an Update to a new name: leave nothing of it behind
+            _forget(store, task_id, now, owner)
+        return _failed(
+            request,
+            failure_id,
+            f"Internal error in the registry ({type(exc).__name__}); "
+            f"see CloudWatch log stream {log_stream}",
+        )
     logger.info("Task registered", extra={"task_id": task_id, "request": request.request_type})
     return _succeeded(request, task_id, data={"TaskId": task_id})
+
+
+def _check_secret(logical_id: str, definition: TaskDefinition, scope: SecretScope | None) -> None:
+    secret_arn = definition.http.secret_arn if definition.http is not None else None
+    if scope is None or secret_arn is None:
+        return
+    refusal = scope.refusal(secret_arn)
+    if refusal is not None:
+        raise InvalidTaskDefinition([Problem(logical_id, "Http.SecretArn", refusal)])
+
+
+def _forget(store: Store, task_id: str, now: datetime, owner: TaskOwner) -> None:
+    try:
+        store.deregister(task_id, now, owner=owner.key)
+    except Exception:
+        logger.exception("Could not take back a failed registration", extra={"task_id": task_id})
 
 
 def send_response(url: str, response: CustomResourceResponse) -> None:

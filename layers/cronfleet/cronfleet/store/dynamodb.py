@@ -1,10 +1,24 @@
 """The DynamoDB adapter: the only code in cronfleet that talks to DynamoDB.
 
-Every state change is a conditional write, so that duplicates are harmless: two dispatchers
-claiming one slot, a tick delivered twice, the same async event run twice. The condition
-decides the single winner, and the loser learns it from a ConditionalCheckFailed, never from
-a read-then-write race. Changes that touch a task and its executions together go through one
-transaction, so the ledger and the task's counters cannot drift apart.
+Three rules make every writer safe against every other, whatever the interleaving:
+
+- **Conditional writes decide races.** Two dispatchers claiming one slot, a tick delivered
+  twice, the same async event run twice: the condition picks the single winner, and the loser
+  learns it from a ConditionalCheckFailed, never from a read-then-write race.
+- **The task item has one version.** Every write to a task item bumps ``version``; a writer
+  that decides what to write from what it read (a claim, a deploy, a resume) makes its write
+  conditional on the version it read, and on a conflict reads again and decides again. So a
+  deploy can never put back a slot a claim just took, and a pause can never be undone by a
+  deploy that read the task before it.
+- **A write recognises its own earlier commit.** A response can be lost after the write
+  committed (a timeout, a dropped connection, a stalled engine), and botocore then sends the
+  same request again. Transactions carry a ClientRequestToken, which DynamoDB uses to answer a
+  repeat with the first result. A single-item write stores a token of its own on the item and
+  asks for the item back when its condition fails: if the token is its own, the write had
+  already happened and counts as done.
+
+Changes that touch a task and its ledger together go through one transaction, so the ledger
+and the task's counters cannot drift apart.
 """
 
 from __future__ import annotations
@@ -13,24 +27,29 @@ import json
 import math
 import random
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from cronfleet.lifecycle import (
+    NextRun,
     RunStatus,
     SkipReason,
+    SlotRange,
     Trigger,
     epoch,
     slot_key,
+    slot_status_of,
+    unscheduled_range,
 )
 from cronfleet.stats import bucket_attribute
-from cronfleet.store.records import LAST_ALERT_PREFIX, ExecutionRecord, TaskRecord
+from cronfleet.store.records import LAST_ALERT_PREFIX, ExecutionRecord, Item, TaskRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -48,6 +67,11 @@ TRANSACTION_ITEMS = 100
 RESULT_LIMIT_BYTES = 4096
 ERROR_MESSAGE_LIMIT = 2048
 TRACEBACK_LIMIT = 8192
+# After botocore's own retries, a write whose outcome is still unknown (the connection dropped,
+# the engine stalled) is sent again this many times: the tokens make a repeat harmless.
+UNKNOWN_OUTCOME_ATTEMPTS = 4
+# A writer that lost a version race reads again and decides again, this many times at most.
+VERSION_RACE_ATTEMPTS = 8
 
 # botocore's standard retry mode backs off with jitter on throttling and transient errors.
 # The pool matches the dispatcher's parallelism, so its threads never queue for a connection.
@@ -56,6 +80,18 @@ CLIENT_CONFIG = Config(
     connect_timeout=5,
     read_timeout=10,
     max_pool_connections=32,
+)
+
+# Error codes after which DynamoDB may or may not have applied the write.
+_UNKNOWN_OUTCOME_CODES = frozenset({"InternalServerError", "ServiceUnavailable"})
+# Error codes after which it certainly did not, and trying again later may work.
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionInProgressException",
+    }
 )
 
 T = TypeVar("T")
@@ -75,28 +111,126 @@ class TaskNotFound(LookupError):
         self.task_id = task_id
 
 
+class TaskOwnershipConflict(RuntimeError):
+    """The task is live and owned by another declaration (see cronfleet.registry.ownership)."""
+
+    def __init__(self, task_id: str, owner: str) -> None:
+        super().__init__(f"task '{task_id}' is owned by {owner}")
+        self.task_id = task_id
+        self.owner = owner
+
+
 def shard_of(task_id: str, shards: int) -> int:
     # crc32 rather than hash(): the shard must be the same in every process.
     return zlib.crc32(task_id.encode()) % shards
-
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: int | float) -> dict[str, str]:
-    return {"N": str(value)}
 
 
 def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 20] + "... [truncated]"
 
 
+def _new_token() -> str:
+    return str(uuid.uuid4())  # 36 characters: what ClientRequestToken allows at most
+
+
+def wire(value: Any) -> dict[str, Any]:
+    """A Python value in DynamoDB's wire format; a value already in it passes through."""
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float):
+        return {"N": str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, frozenset | set):
+        return {"SS": sorted(value)}
+    if isinstance(value, dict):
+        return value
+    raise TypeError(f"no DynamoDB form for {type(value).__name__}")
+
+
+class Update:
+    """One UpdateExpression, built clause by clause, with its names and values.
+
+    Every attribute name is aliased (``status`` and ``owner`` are DynamoDB reserved words, and
+    a name never has to be checked against that list), and every value gets a placeholder.
+    ``path()`` and ``value()`` give the aliases to write conditions with.
+    """
+
+    def __init__(self) -> None:
+        self._clauses: dict[str, list[str]] = {"SET": [], "ADD": [], "REMOVE": [], "DELETE": []}
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+
+    def path(self, attribute_path: str) -> str:
+        """``attempts[2].status`` -> ``#attempts[2].#status``."""
+        aliased = []
+        for part in attribute_path.split("."):
+            name, bracket, index = part.partition("[")
+            self.names[f"#{name}"] = name
+            aliased.append(f"#{name}{bracket}{index}")
+        return ".".join(aliased)
+
+    def value(self, value: Any) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = wire(value)
+        return placeholder
+
+    def set(self, attribute_path: str, value: Any) -> Update:
+        self._clauses["SET"].append(f"{self.path(attribute_path)} = {self.value(value)}")
+        return self
+
+    def set_expression(self, attribute_path: str, expression: str) -> Update:
+        """SET with a right-hand side written with ``path()`` and ``value()``."""
+        self._clauses["SET"].append(f"{self.path(attribute_path)} = {expression}")
+        return self
+
+    def add(self, attribute_path: str, value: Any) -> Update:
+        self._clauses["ADD"].append(f"{self.path(attribute_path)} {self.value(value)}")
+        return self
+
+    def remove(self, *attribute_paths: str) -> Update:
+        self._clauses["REMOVE"] += [self.path(name) for name in attribute_paths]
+        return self
+
+    def delete(self, attribute_path: str, value: Any) -> Update:
+        self._clauses["DELETE"].append(f"{self.path(attribute_path)} {self.value(value)}")
+        return self
+
+    def bump_version(self) -> Update:
+        return self.add("version", 1)
+
+    def version_is(self, seen: int) -> str:
+        """The condition that the item is still at the version the writer read."""
+        if seen == 0:  # never written with a version (new, or stored before versions existed)
+            return f"attribute_not_exists({self.path('version')})"
+        return f"{self.path('version')} = {self.value(seen)}"
+
+    @property
+    def expression(self) -> str:
+        return " ".join(
+            f"{verb} {', '.join(parts)}" for verb, parts in self._clauses.items() if parts
+        )
+
+    def request(self, table: str, key: Mapping[str, Any], condition: str | None) -> dict[str, Any]:
+        """The arguments of an UpdateItem, or of a transaction's Update member."""
+        request: dict[str, Any] = {
+            "TableName": table,
+            "Key": {name: wire(value) for name, value in key.items()},
+            "UpdateExpression": self.expression,
+            "ExpressionAttributeNames": self.names,
+        }
+        if self.values:
+            request["ExpressionAttributeValues"] = self.values
+        if condition:
+            request["ConditionExpression"] = condition
+        return request
+
+
 @dataclass(frozen=True)
 class AttemptOutcome:
     """How an attempt ended, as recorded by the wrapper, the recorder or the watchdog."""
 
-    status: RunStatus  # SUCCEEDED, FAILED or TIMED_OUT
+    status: RunStatus  # SUCCEEDED, FAILED, TIMED_OUT or LOST (its code never started)
     ended_at: datetime
     duration_ms: int | None = None
     error_type: str | None = None
@@ -112,6 +246,14 @@ class FinishResult:
     final_status: RunStatus | None = None
     previous_consecutive_failures: int = 0
     consecutive_failures: int = 0
+
+
+@dataclass
+class _Decision:
+    """A versioned write decided from one read of the task: its transaction, and what to say."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    unscheduled: SlotRange | None = None
 
 
 class Store:
@@ -161,7 +303,7 @@ class Store:
         )
         return cls(tasks_table, executions_table, client=client)
 
-    # --- errors ----------------------------------------------------------------------------
+    # --- calls, writes and transactions --------------------------------------------------------
 
     def _call(self, operation: Callable[..., T], **kwargs: Any) -> T:
         try:
@@ -177,225 +319,239 @@ class Store:
                 raise StoreError(f"access denied by IAM: {exc}") from exc
             raise
 
-    def _conditional(self, operation: Callable[..., Any], **kwargs: Any) -> bool:
-        """Run a conditional write; False when its condition did not hold (someone else won,
-        or the state already moved on). Every other error propagates."""
-        try:
-            self._call(operation, **kwargs)
-            return True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+    def _write(
+        self,
+        operation: Callable[..., Any],
+        request: dict[str, Any],
+        *,
+        already_done: Callable[[Item], bool] | None = None,
+    ) -> _Written | None:
+        """One conditional single-item write; None when its condition did not hold.
+
+        ``already_done`` looks at the item as it stood when the condition failed: True means
+        this very write had committed before (its response was lost and it was sent again).
+        """
+        request = {**request, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        for attempt in range(UNKNOWN_OUTCOME_ATTEMPTS):
+            try:
+                response = self._call(operation, **request)
+                return _Written(response.get("Attributes", {}), repeated=False)
+            except ClientError as exc:
+                code = exc.response["Error"]["Code"]
+                if code == "ConditionalCheckFailedException":
+                    old: Item | None = exc.response.get("Item")  # type: ignore[assignment]
+                    if already_done is not None and old and already_done(old):
+                        return _Written(old, repeated=True)
+                    return None
+                if code not in _UNKNOWN_OUTCOME_CODES | _TRANSIENT_CODES:
+                    raise
+                failure: Exception = exc
+            except (ConnectionError, HTTPClientError) as exc:
+                failure = exc
+            _back_off(attempt)
+        raise StoreError(f"DynamoDB did not confirm a write: {failure}") from failure
+
+    def _transact(self, items: Sequence[Mapping[str, Any]]) -> bool:
+        """Run a transaction; False when a condition failed (someone else won).
+
+        One ClientRequestToken serves every try: DynamoDB answers a repeat of a transaction
+        that already committed with success and changes nothing, and a cancelled one does not
+        use the token up.
+        """
+        token = _new_token()
+        for attempt in range(UNKNOWN_OUTCOME_ATTEMPTS + 4):
+            try:
+                self._call(
+                    self.client.transact_write_items,
+                    TransactItems=list(items),
+                    ClientRequestToken=token,
+                )
+                return True
+            except ClientError as exc:
+                code = exc.response["Error"]["Code"]
+                if code == "TransactionCanceledException":
+                    reasons = [
+                        reason.get("Code") for reason in exc.response.get("CancellationReasons", [])
+                    ]
+                    if "ConditionalCheckFailed" in reasons:
+                        return False
+                    if not {"TransactionConflict", "ThrottlingError"} & set(reasons):
+                        raise
+                    # Another transaction held one of the items for a moment: back off, retry.
+                elif code not in _UNKNOWN_OUTCOME_CODES | _TRANSIENT_CODES:
+                    raise
+                failure: Exception = exc
+            except (ConnectionError, HTTPClientError) as exc:
+                failure = exc
+            _back_off(attempt)
+        raise StoreError(f"a transaction could not be completed: {failure}") from failure
+
+    def _versioned(
+        self, task_id: str, decide: Callable[[TaskRecord | None], _Decision | None]
+    ) -> tuple[TaskRecord | None, _Decision | None]:
+        """Read the task, decide a transaction from it, run it; read and decide again when
+        another writer changed the task in between. ``decide`` returns None for "nothing to
+        write" and raises for "refused"; its transaction must be conditional on the version
+        it read."""
+        for _ in range(VERSION_RACE_ATTEMPTS):
+            current = self.get_task(task_id)
+            decision = decide(current)
+            if decision is None:
+                return current, None
+            if self._transact(decision.items):
+                return self.get_task(task_id), decision
+        raise StoreError(f"task '{task_id}' kept changing while being written; try again")
 
     # --- registry ----------------------------------------------------------------------------
 
     def register(
         self,
         definition: TaskDefinition,
-        schedule_next: Callable[[datetime], datetime | None],
+        schedule_next: NextRun,
         now: datetime,
+        *,
+        owner: str,
     ) -> TaskRecord:
         """Write a definition, keeping runtime state: paused, counters, history, next run.
 
         ``schedule_next(t)`` gives the first slot strictly after ``t`` of the new schedule. A
-        slot that was due but not yet dispatched is kept, so a deploy never drops a run.
+        slot that was due but not yet dispatched is kept, so a deploy never drops a run. A task
+        scheduled again after being disabled or removed gets one SKIPPED entry for the slots in
+        between, in the same transaction. ``owner`` (a TaskOwner key) must own the task, or the
+        task must be new, removed, or without a recorded owner; otherwise
+        :class:`TaskOwnershipConflict` is raised and nothing is written.
         """
-        for _ in range(5):
-            current = self.get_task(definition.task_id)
-            names = {"#def": "definition"}
-            values: dict[str, Any] = {
-                ":def": _s(definition.model_dump_json(by_alias=True, exclude_none=True)),
-                ":now": _s(slot_key(now)),
-                ":false": {"BOOL": False},
-            }
-            sets = [
-                "#def = :def",
-                "updated_at = :now",
-                "created_at = if_not_exists(created_at, :now)",
-                "deleted = :false",
-            ]
-            removes: list[str] = []
+        task_id = definition.task_id
+
+        def decide(current: TaskRecord | None) -> _Decision:
+            live = current is not None and not current.deleted
+            if live and current is not None and current.owner not in (None, owner):
+                raise TaskOwnershipConflict(task_id, current.owner or "")
+            update = Update().bump_version()
+            update.set("definition", definition.model_dump_json(by_alias=True, exclude_none=True))
+            update.set("updated_at", slot_key(now)).set("owner", owner).set("deleted", False)
+            update.set_expression(
+                "created_at",
+                f"if_not_exists({update.path('created_at')}, {update.value(slot_key(now))})",
+            )
             keep_from = now
             if current is not None and current.due_at is not None and current.due_at <= epoch(now):
-                keep_from = datetime.fromtimestamp(current.due_at - 1, now.tzinfo)
+                keep_from = datetime.fromtimestamp(current.due_at - 1, UTC)
             next_run = schedule_next(keep_from)
-            paused = current.paused if current is not None and not current.deleted else False
+            paused = current.paused if live and current is not None else False
             if next_run is not None:
-                sets.append("next_run = :next")
-                values[":next"] = _s(slot_key(next_run))
+                update.set("next_run", slot_key(next_run))
             else:
-                removes.append("next_run")
-            if definition.enabled and not paused and next_run is not None:
-                sets += ["due_shard = :shard", "due_at = :due"]
-                values[":shard"] = _n(shard_of(definition.task_id, DUE_SHARDS))
-                values[":due"] = _n(epoch(next_run))
-            else:
-                removes += ["due_shard", "due_at"]
-            if current is None or current.deleted:
-                sets.append("paused = :false")
-            if current is None:
-                condition = "attribute_not_exists(task_id)"
-            else:
-                condition = "updated_at = :seen"
-                values[":seen"] = _s(current.updated_at or "")
-            expression = (
-                "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-            )
-            try:
-                self._call(
-                    self.client.update_item,
-                    TableName=self.tasks_table,
-                    Key={"task_id": _s(definition.task_id)},
-                    UpdateExpression=expression,
-                    ConditionExpression=condition,
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
+                update.remove("next_run")
+            scheduled = definition.enabled and not paused and next_run is not None
+            if scheduled and next_run is not None:
+                update.set("due_shard", shard_of(task_id, DUE_SHARDS)).set(
+                    "due_at", epoch(next_run)
                 )
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                    continue  # changed under us (a dispatcher advanced it): read again
-                raise
-            registered = self.get_task(definition.task_id)
-            assert registered is not None
-            self._record_unscheduled_gap(current, registered, schedule_next, now)
-            return registered
-        raise StoreError(f"task '{definition.task_id}' kept changing while being registered")
+            else:
+                update.remove("due_shard", "due_at", "catchup_through")
+            if not live:
+                update.set("paused", False)
+            decision = _Decision()
+            if current is not None and scheduled:
+                was_unscheduled = current.deleted or not current.definition.enabled
+                if was_unscheduled and not current.paused:
+                    decision.unscheduled = unscheduled_range(
+                        schedule_next, current.next_run, next_run
+                    )
+            if decision.unscheduled is not None:
+                update.add("stats_skipped", decision.unscheduled.count or 1)
+            version = current.version if current is not None else 0
+            condition = update.version_is(version)
+            if current is None:
+                condition = f"attribute_not_exists({update.path('task_id')})"
+            decision.items.append(
+                {"Update": update.request(self.tasks_table, {"task_id": task_id}, condition)}
+            )
+            if decision.unscheduled is not None:
+                decision.items.append(
+                    self._ranged_final(task_id, decision.unscheduled, now, SkipReason.DISABLED)
+                )
+            return decision
 
-    def _record_unscheduled_gap(
-        self,
-        before: TaskRecord | None,
-        after: TaskRecord,
-        schedule_next: Callable[[datetime], datetime | None],
-        now: datetime,
-    ) -> None:
-        """A task scheduled again after being disabled or removed gets one SKIPPED entry for
-        the slots in between, so the ledger keeps an entry for every slot."""
-        was_unscheduled = before is not None and (before.deleted or not before.definition.enabled)
-        if not was_unscheduled or after.due_at is None or before is None or before.next_run is None:
-            return
-        until = after.next_run
-        if until is None or before.next_run >= until:
-            return
-        item = _final_item(
-            after.task_id,
-            before.next_run,
-            RunStatus.SKIPPED,
-            _n(epoch(now + self.retention)),
-            _s(slot_key(now)),
-            skip_reason=SkipReason.DISABLED,
-        )
-        item["range_until"] = _s(slot_key(until))
-        count = _count_slots(schedule_next, before.next_run, until)
-        if count is not None:
-            item["slot_count"] = _n(count)
-        self._conditional(
-            self.client.put_item,
-            TableName=self.executions_table,
-            Item=item,
-            ConditionExpression="attribute_not_exists(slot)",
-        )
+        task, _ = self._versioned(task_id, decide)
+        assert task is not None
+        return task
 
-    def deregister(self, task_id: str, now: datetime) -> None:
+    def deregister(self, task_id: str, now: datetime, *, owner: str) -> bool:
         """Take a task out of scheduling; its item, counters and history stay.
 
-        A task never stored (a failed Create) is already gone: nothing to do.
+        Only the owner's Delete takes it out (a task with no recorded owner counts as anyone's);
+        False when the task is unknown or another declaration owns it. Repeating it is harmless.
         """
-        self._conditional(
-            self.client.update_item,
-            TableName=self.tasks_table,
-            Key={"task_id": _s(task_id)},
-            UpdateExpression="SET deleted = :true, updated_at = :now REMOVE due_shard, due_at",
-            ConditionExpression="attribute_exists(task_id)",
-            ExpressionAttributeValues={":true": {"BOOL": True}, ":now": _s(slot_key(now))},
+        update = Update().bump_version().set("deleted", True).set("updated_at", slot_key(now))
+        update.remove("due_shard", "due_at", "catchup_through")
+        condition = (
+            f"attribute_exists({update.path('task_id')}) AND "
+            f"(attribute_not_exists({update.path('owner')}) OR "
+            f"{update.path('owner')} = {update.value(owner)})"
         )
+        written = self._write(
+            self.client.update_item,
+            update.request(self.tasks_table, {"task_id": task_id}, condition),
+        )
+        return written is not None
 
     def pause(self, task_id: str, now: datetime) -> None:
         """Stop scheduling a task; a deploy does not undo it. Raises if already paused."""
-        if self._conditional(
+        token = _new_token()
+        update = Update().bump_version().set("paused", True).set("paused_at", slot_key(now))
+        update.set("pause_token", token).remove("due_shard", "due_at")
+        condition = (
+            f"attribute_exists({update.path('task_id')}) AND "
+            f"{update.path('paused')} <> {update.value(True)}"
+        )
+        if self._write(
             self.client.update_item,
-            TableName=self.tasks_table,
-            Key={"task_id": _s(task_id)},
-            UpdateExpression="SET paused = :true, paused_at = :now REMOVE due_shard, due_at",
-            ConditionExpression="attribute_exists(task_id) AND paused <> :true",
-            ExpressionAttributeValues={":true": {"BOOL": True}, ":now": _s(slot_key(now))},
+            update.request(self.tasks_table, {"task_id": task_id}, condition),
+            already_done=lambda old: _text(old, "pause_token") == token,
         ):
             return
         if self.get_task(task_id) is None:
             raise TaskNotFound(task_id)
         raise TaskStateError(f"task '{task_id}' is already paused")
 
-    def resume(
-        self, task_id: str, schedule_next: Callable[[datetime], datetime | None], now: datetime
-    ) -> TaskRecord:
+    def resume(self, task_id: str, schedule_next: NextRun, now: datetime) -> TaskRecord:
         """Schedule a paused task again from now on.
 
         The slots that fell while it was paused are recorded as one SKIPPED (paused) ledger
         entry, so the ledger still has an entry for every slot.
         """
-        task = self.get_task(task_id)
-        if task is None:
-            raise TaskNotFound(task_id)
-        if not task.paused:
-            raise TaskStateError(f"task '{task_id}' is not paused")
-        next_run = schedule_next(now)
-        values: dict[str, Any] = {
-            ":false": {"BOOL": False},
-            ":true": {"BOOL": True},
-            ":now": _s(slot_key(now)),
-        }
-        sets = ["paused = :false", "updated_at = :now"]
-        removes = ["paused_at"]
-        if next_run is not None:
-            sets.append("next_run = :next")
-            values[":next"] = _s(slot_key(next_run))
-            if task.definition.enabled and not task.deleted:
-                sets += ["due_shard = :shard", "due_at = :due"]
-                values[":shard"] = _n(shard_of(task_id, DUE_SHARDS))
-                values[":due"] = _n(epoch(next_run))
-        items: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self.tasks_table,
-                    "Key": {"task_id": _s(task_id)},
-                    "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes),
-                    "ConditionExpression": "paused = :true",
-                    "ExpressionAttributeValues": values,
-                }
-            }
-        ]
-        skipped_until = next_run or now
-        if task.next_run is not None and task.next_run < skipped_until:
-            item = _final_item(
-                task_id,
-                task.next_run,
-                RunStatus.SKIPPED,
-                _n(epoch(now + self.retention)),
-                _s(slot_key(now)),
-                skip_reason=SkipReason.PAUSED,
+
+        def decide(task: TaskRecord | None) -> _Decision | None:
+            if task is None:
+                raise TaskNotFound(task_id)
+            if not task.paused:
+                raise TaskStateError(f"task '{task_id}' is not paused")
+            next_run = schedule_next(now)
+            update = Update().bump_version().set("paused", False).set("updated_at", slot_key(now))
+            update.remove("paused_at")
+            if next_run is not None:
+                update.set("next_run", slot_key(next_run))
+                if task.definition.enabled and not task.deleted:
+                    update.set("due_shard", shard_of(task_id, DUE_SHARDS))
+                    update.set("due_at", epoch(next_run))
+            decision = _Decision(
+                unscheduled=unscheduled_range(schedule_next, task.next_run, next_run or now)
             )
-            item["range_until"] = _s(slot_key(skipped_until))
-            skipped = _count_slots(schedule_next, task.next_run, skipped_until)
-            if skipped is not None:
-                item["slot_count"] = _n(skipped)
-                sets.append("stats_skipped = if_not_exists(stats_skipped, :zero) + :skipped")
-                values[":zero"] = _n(0)
-                values[":skipped"] = _n(skipped)
-                items[0]["Update"]["UpdateExpression"] = (
-                    "SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes)
+            if decision.unscheduled is not None and decision.unscheduled.count is not None:
+                update.add("stats_skipped", decision.unscheduled.count)
+            condition = update.version_is(task.version)
+            decision.items.append(
+                {"Update": update.request(self.tasks_table, {"task_id": task_id}, condition)}
+            )
+            if decision.unscheduled is not None:
+                decision.items.append(
+                    self._ranged_final(task_id, decision.unscheduled, now, SkipReason.PAUSED)
                 )
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self.executions_table,
-                        "Item": item,
-                        "ConditionExpression": "attribute_not_exists(slot)",
-                    }
-                }
-            )
-        if not self._transact(items):
-            raise TaskStateError(f"task '{task_id}' changed while being resumed; try again")
-        resumed = self.get_task(task_id)
+            return decision
+
+        resumed, _ = self._versioned(task_id, decide)
         assert resumed is not None
         return resumed
 
@@ -403,7 +559,7 @@ class Store:
         response = self._call(
             self.client.get_item,
             TableName=self.tasks_table,
-            Key={"task_id": _s(task_id)},
+            Key={"task_id": wire(task_id)},
             ConsistentRead=True,
         )
         item = response.get("Item")
@@ -433,7 +589,7 @@ class Store:
                 TableName=self.tasks_table,
                 IndexName="due-index",
                 KeyConditionExpression="due_shard = :shard AND due_at <= :tick",
-                ExpressionAttributeValues={":shard": _n(shard), ":tick": _n(epoch(tick))},
+                ExpressionAttributeValues={":shard": wire(shard), ":tick": wire(epoch(tick))},
             ):
                 due += [TaskRecord.from_item(item) for item in page]
         return due
@@ -441,107 +597,56 @@ class Store:
     def claim(
         self, task: TaskRecord, plan: SlotPlan, *, now: datetime, start_grace: timedelta
     ) -> bool:
-        """Claim a tick's slots of one task and advance its next run, all or nothing.
+        """Claim one plan's slots of a task and advance its next run: one transaction.
 
-        The condition on the task's ``due_at`` makes exactly one dispatcher win; the conditions
-        on each execution item make a retried claim of a slot fail rather than overwrite it.
+        The condition on the task's version makes exactly one dispatcher win, and loses to a
+        deploy, pause or finished run that changed the task since it was read (the caller
+        reads again and plans again); the conditions on each execution item make a claim of a
+        slot that already has an entry fail rather than overwrite it.
         """
         assert task.due_at is not None
-        expires = _n(epoch(now + self.retention))
-        now_text = _s(slot_key(now))
-        puts: list[dict[str, Any]] = []
-        run_slots = [slot_key(slot) for slot, _ in plan.runs]
+        if plan.ledger_items > TRANSACTION_ITEMS - 1:
+            raise ValueError(f"a claim holds at most {TRANSACTION_ITEMS - 1} ledger entries")
+        expires = epoch(now + self.retention)
         timeout = task_timeout(task.definition)
+        inflight_shard = shard_of(task.task_id, INFLIGHT_SHARDS)
+        puts: list[dict[str, Any]] = []
         for slot, trigger in plan.runs:
             puts.append(
                 {
-                    "task_id": _s(task.task_id),
-                    "slot": _s(slot_key(slot)),
-                    "status": _s(RunStatus.PENDING),
-                    "trigger": _s(trigger),
-                    "attempt": _n(1),
-                    "timeout_seconds": _n(timeout),
+                    "task_id": wire(task.task_id),
+                    "slot": wire(slot_key(slot)),
+                    "status": wire(RunStatus.PENDING.value),
+                    "trigger": wire(trigger.value),
+                    "attempt": wire(1),
+                    "timeout_seconds": wire(timeout),
                     "attempts": {"L": [_attempt(1, RunStatus.PENDING, dispatched_at=now)]},
-                    "inflight_shard": _n(shard_of(task.task_id, INFLIGHT_SHARDS)),
-                    "deadline_at": _n(epoch(now + start_grace)),
-                    "expires_at": expires,
+                    "inflight_shard": wire(inflight_shard),
+                    "deadline_at": wire(epoch(now + start_grace)),
+                    "expires_at": wire(expires),
                 }
             )
         if plan.queued is not None:
             slot, trigger = plan.queued
             puts.append(
                 {
-                    "task_id": _s(task.task_id),
-                    "slot": _s(slot_key(slot)),
-                    "status": _s(RunStatus.QUEUED),
-                    "trigger": _s(trigger),
-                    "attempt": _n(0),
-                    "timeout_seconds": _n(timeout),
-                    "inflight_shard": _n(shard_of(task.task_id, INFLIGHT_SHARDS)),
-                    "deadline_at": _n(epoch(now)),
-                    "expires_at": expires,
+                    "task_id": wire(task.task_id),
+                    "slot": wire(slot_key(slot)),
+                    "status": wire(RunStatus.QUEUED.value),
+                    "trigger": wire(trigger.value),
+                    "attempt": wire(0),
+                    "timeout_seconds": wire(timeout),
+                    "inflight_shard": wire(inflight_shard),
+                    "deadline_at": wire(epoch(now)),
+                    "expires_at": wire(expires),
                 }
             )
         for slot in plan.skipped:
             puts.append(
-                _final_item(
-                    task.task_id,
-                    slot,
-                    RunStatus.SKIPPED,
-                    expires,
-                    now_text,
-                    skip_reason=SkipReason.OVERLAP,
-                )
+                self._final_item(task.task_id, slot, RunStatus.SKIPPED, now, SkipReason.OVERLAP)
             )
         for slot in plan.missed:
-            puts.append(_final_item(task.task_id, slot, RunStatus.MISSED, expires, now_text))
-        if plan.missed_range is not None:
-            missed = plan.missed_range
-            item = _final_item(task.task_id, missed.first, RunStatus.MISSED, expires, now_text)
-            item["range_until"] = _s(slot_key(missed.until))
-            if missed.count is not None:
-                item["slot_count"] = _n(missed.count)
-            puts.append(item)
-
-        names = {"#due": "due_at"}
-        values: dict[str, Any] = {":old_due": _n(task.due_at), ":now": now_text}
-        sets = ["last_dispatched_at = :now"]
-        removes: list[str] = []
-        adds: list[str] = []
-        if plan.next_due is not None:
-            sets += ["#due = :due", "next_run = :next"]
-            values[":due"] = _n(epoch(plan.next_due))
-            values[":next"] = _s(slot_key(plan.next_due))
-        else:
-            removes += ["#due", "due_shard", "next_run"]  # a finished one-time task
-        if run_slots:
-            adds.append("active_slots :runs")
-            values[":runs"] = {"SS": run_slots}
-        if plan.queued is not None:
-            sets.append("queued_slot = :queued")
-            values[":queued"] = _s(slot_key(plan.queued[0]))
-        missed_count = len(plan.missed) + (plan.missed_range.count or 1 if plan.missed_range else 0)
-        if plan.skipped:
-            adds.append("stats_skipped :skipped")
-            values[":skipped"] = _n(len(plan.skipped))
-        if missed_count:
-            adds.append("stats_missed :missed")
-            values[":missed"] = _n(missed_count)
-        expression = "SET " + ", ".join(sets)
-        if removes:
-            expression += " REMOVE " + ", ".join(removes)
-        if adds:
-            expression += " ADD " + ", ".join(adds)
-        advance = {
-            "Update": {
-                "TableName": self.tasks_table,
-                "Key": {"task_id": _s(task.task_id)},
-                "UpdateExpression": expression,
-                "ConditionExpression": "#due = :old_due",
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-            }
-        }
+            puts.append(self._final_item(task.task_id, slot, RunStatus.MISSED, now))
         claims = [
             {
                 "Put": {
@@ -552,13 +657,34 @@ class Store:
             }
             for item in puts
         ]
-        first, rest = claims[: TRANSACTION_ITEMS - 1], claims[TRANSACTION_ITEMS - 1 :]
-        if not self._transact([advance, *first]):
-            return False
-        # Only the winner of the first transaction gets here, so the rest cannot race.
-        for start in range(0, len(rest), TRANSACTION_ITEMS):
-            self._transact(rest[start : start + TRANSACTION_ITEMS])
-        return True
+        if plan.missed_range is not None:
+            claims.append(self._ranged_final(task.task_id, plan.missed_range, now))
+        if plan.skipped_range is not None:
+            claims.append(
+                self._ranged_final(task.task_id, plan.skipped_range, now, SkipReason.OVERLAP)
+            )
+
+        update = Update().bump_version().set("last_dispatched_at", slot_key(now))
+        if plan.next_due is not None:
+            update.set("due_at", epoch(plan.next_due)).set("next_run", slot_key(plan.next_due))
+        else:
+            update.remove("due_at", "due_shard", "next_run")  # a finished one-time task
+        if plan.catchup_through is not None:
+            update.set("catchup_through", slot_key(plan.catchup_through))
+        elif task.catchup_through is not None:
+            update.remove("catchup_through")
+        if plan.runs:
+            update.add("active_slots", frozenset(slot_key(slot) for slot, _ in plan.runs))
+        if plan.queued is not None:
+            update.set("queued_slot", slot_key(plan.queued[0]))
+        if plan.skipped_count:
+            update.add("stats_skipped", plan.skipped_count)
+        if plan.missed_count:
+            update.add("stats_missed", plan.missed_count)
+        advance = update.request(
+            self.tasks_table, {"task_id": task.task_id}, update.version_is(task.version)
+        )
+        return self._transact([{"Update": advance}, *claims])
 
     def create_manual_execution(
         self,
@@ -573,46 +699,33 @@ class Store:
 
         A ``payload`` given for this run is kept with it, for its retries.
         """
+        token = _new_token()
         item: dict[str, Any] = {
-            "task_id": _s(task.task_id),
-            "slot": _s(slot),
-            "status": _s(RunStatus.PENDING),
-            "trigger": _s(Trigger.MANUAL),
-            "attempt": _n(1),
-            "timeout_seconds": _n(task_timeout(task.definition)),
+            "task_id": wire(task.task_id),
+            "slot": wire(slot),
+            "status": wire(RunStatus.PENDING.value),
+            "trigger": wire(Trigger.MANUAL.value),
+            "attempt": wire(1),
+            "timeout_seconds": wire(task_timeout(task.definition)),
             "attempts": {"L": [_attempt(1, RunStatus.PENDING, dispatched_at=now)]},
-            "inflight_shard": _n(shard_of(task.task_id, INFLIGHT_SHARDS)),
-            "deadline_at": _n(epoch(now + start_grace)),
-            "expires_at": _n(epoch(now + self.retention)),
+            "inflight_shard": wire(shard_of(task.task_id, INFLIGHT_SHARDS)),
+            "deadline_at": wire(epoch(now + start_grace)),
+            "expires_at": wire(epoch(now + self.retention)),
+            "create_token": wire(token),
         }
         if payload is not None:
-            item["payload"] = _s(json.dumps(payload, separators=(",", ":")))
-        self._call(
+            item["payload"] = wire(json.dumps(payload, separators=(",", ":")))
+        created = self._write(
             self.client.put_item,
-            TableName=self.executions_table,
-            Item=item,
-            ConditionExpression="attribute_not_exists(slot)",
+            {
+                "TableName": self.executions_table,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(slot)",
+            },
+            already_done=lambda old: _text(old, "create_token") == token,
         )
-
-    def _transact(self, items: Sequence[Mapping[str, Any]]) -> bool:
-        """Run a transaction; False when a condition failed (someone else won)."""
-        for attempt in range(6):
-            try:
-                self._call(self.client.transact_write_items, TransactItems=list(items))
-                return True
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                    raise
-                reasons = [
-                    reason.get("Code") for reason in exc.response.get("CancellationReasons", [])
-                ]
-                if "ConditionalCheckFailed" in reasons:
-                    return False
-                if "TransactionConflict" not in reasons and "ThrottlingError" not in reasons:
-                    raise
-                # Another transaction held one of the items for a moment: back off and retry.
-                time.sleep(random.uniform(0, 0.05 * 2**attempt))
-        raise StoreError("a transaction kept conflicting with others; giving up")
+        if created is None:
+            raise TaskStateError(f"a run of '{task.task_id}' already exists at {slot}")
 
     # --- the run of one attempt ----------------------------------------------------------
 
@@ -627,27 +740,30 @@ class Store:
         deadline: datetime,
         grace: timedelta,
     ) -> bool:
-        """PENDING -> RUNNING. False: this attempt is not pending (a duplicate delivery)."""
-        return self._conditional(
-            self.client.update_item,
-            TableName=self.executions_table,
-            Key={"task_id": _s(task_id), "slot": _s(slot)},
-            UpdateExpression=(
-                f"SET #status = :running, attempts[{attempt - 1}].#status = :running, "
-                f"attempts[{attempt - 1}].started_at = :started, "
-                f"attempts[{attempt - 1}].request_id = :request, deadline_at = :deadline"
-            ),
-            ConditionExpression="#status = :pending AND attempt = :attempt",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":running": _s(RunStatus.RUNNING),
-                ":pending": _s(RunStatus.PENDING),
-                ":attempt": _n(attempt),
-                ":started": _s(_iso(started)),
-                ":request": _s(request_id),
-                ":deadline": _n(epoch(deadline + grace)),
-            },
+        """PENDING -> RUNNING. False: this attempt is not pending (a duplicate delivery).
+
+        The delivery that starts the attempt leaves its own token on it, so a repeat of this
+        very write (its response lost) is told apart from a second delivery of the event.
+        """
+        token = _new_token()
+        index = attempt - 1
+        update = Update()
+        update.set("status", RunStatus.RUNNING.value)
+        update.set(f"attempts[{index}].status", RunStatus.RUNNING.value)
+        update.set(f"attempts[{index}].started_at", _iso(started))
+        update.set(f"attempts[{index}].request_id", request_id)
+        update.set(f"attempts[{index}].start_token", token)
+        update.set("deadline_at", epoch(deadline + grace))
+        condition = (
+            f"{update.path('status')} = {update.value(RunStatus.PENDING.value)} AND "
+            f"{update.path('attempt')} = {update.value(attempt)}"
         )
+        written = self._write(
+            self.client.update_item,
+            update.request(self.executions_table, {"task_id": task_id, "slot": slot}, condition),
+            already_done=lambda old: _attempt_field(old, index, "start_token") == token,
+        )
+        return written is not None
 
     def finish_attempt(
         self,
@@ -667,67 +783,41 @@ class Store:
         watchdog records it, and counters move exactly once.
         """
         index = attempt - 1
-        values: dict[str, Any] = {
-            ":attempt": _n(attempt),
-            ":ended": _s(_iso(outcome.ended_at)),
-            ":outcome": _s(outcome.status),
-        }
-        sets = [
-            f"attempts[{index}].#status = :outcome",
-            f"attempts[{index}].ended_at = :ended",
-        ]
-        for name, value, limit in (
+        update = Update()
+        update.set(f"attempts[{index}].status", outcome.status.value)
+        update.set(f"attempts[{index}].ended_at", _iso(outcome.ended_at))
+        for name, text, limit in (
             ("error_type", outcome.error_type, 256),
             ("error_message", outcome.error_message, ERROR_MESSAGE_LIMIT),
             ("traceback", outcome.traceback, TRACEBACK_LIMIT),
         ):
-            if value:
-                sets.append(f"attempts[{index}].{name} = :{name}")
-                values[f":{name}"] = _s(_truncate(value, limit))
+            if text:
+                update.set(f"attempts[{index}].{name}", _truncate(text, limit))
         if outcome.duration_ms is not None:
-            sets.append(f"attempts[{index}].duration_ms = :duration")
-            values[":duration"] = _n(outcome.duration_ms)
+            update.set(f"attempts[{index}].duration_ms", outcome.duration_ms)
         if outcome.result is not None:
-            sets.append(f"attempts[{index}].#result = :result")
-            values[":result"] = _s(bounded_result(outcome.result))
-        removes: list[str] = []
+            update.set(f"attempts[{index}].result", bounded_result(outcome.result))
+        final: RunStatus | None
         if retry_at is not None:
-            sets += ["#status = :retry_wait", "deadline_at = :retry_at"]
-            values[":retry_wait"] = _s(RunStatus.RETRY_WAIT)
+            update.set("status", RunStatus.RETRY_WAIT.value)
             # Rounded up to the second: a retry never starts before its interval is over.
-            values[":retry_at"] = _n(math.ceil(retry_at.timestamp()))
+            update.set("deadline_at", math.ceil(retry_at.timestamp()))
             final = None
         else:
-            sets.append("#status = :outcome")
-            removes += ["deadline_at", "inflight_shard"]
-            final = outcome.status
-        statuses = list(from_statuses)
-        for number, status in enumerate(statuses):
-            values[f":from{number}"] = _s(status)
+            final = slot_status_of(outcome.status)
+            update.set("status", final.value).remove("deadline_at", "inflight_shard")
+        statuses = ", ".join(update.value(status.value) for status in from_statuses)
         condition = (
-            "attempt = :attempt AND #status IN ("
-            + ", ".join(f":from{n}" for n in range(len(statuses)))
-            + ")"
+            f"{update.path('attempt')} = {update.value(attempt)} AND "
+            f"{update.path('status')} IN ({statuses})"
         )
-        execution_update = {
-            "Update": {
-                "TableName": self.executions_table,
-                "Key": {"task_id": _s(task_id), "slot": _s(slot)},
-                "UpdateExpression": "SET "
-                + ", ".join(sets)
-                + (" REMOVE " + ", ".join(removes) if removes else ""),
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": {
-                    "#status": "status",
-                    **({"#result": "result"} if outcome.result is not None else {}),
-                },
-                "ExpressionAttributeValues": values,
-            }
-        }
+        execution_update = update.request(
+            self.executions_table, {"task_id": task_id, "slot": slot}, condition
+        )
         task_update = self._stats_update(task_id, slot, outcome, final)
-        previous = consecutive_failures
-        if not self._transact([execution_update, task_update]):
+        if not self._transact([{"Update": execution_update}, {"Update": task_update}]):
             return FinishResult(recorded=False)
+        previous = consecutive_failures
         if final is None:
             consecutive = previous
         elif final is RunStatus.SUCCEEDED:
@@ -739,54 +829,25 @@ class Store:
     def _stats_update(
         self, task_id: str, slot: str, outcome: AttemptOutcome, final: RunStatus | None
     ) -> dict[str, Any]:
-        adds: list[str] = []
-        sets: list[str] = []
-        values: dict[str, Any] = {}
-        names: dict[str, str] = {}
+        # Counters only move by ADD, so concurrent finishes of one task never lose a count.
+        update = Update().bump_version()
         if outcome.ran_code and outcome.duration_ms is not None:
-            names["#bucket"] = bucket_attribute(outcome.duration_ms)
-            adds += ["duration_total_ms :duration", "duration_count :one", "#bucket :one"]
-            values[":duration"] = _n(outcome.duration_ms)
-            values[":one"] = _n(1)
+            update.add("duration_total_ms", outcome.duration_ms).add("duration_count", 1)
+            update.add(bucket_attribute(outcome.duration_ms), 1)
         if final is not None:
-            values[":one"] = _n(1)
-            values[":slot"] = {"SS": [slot]}
-            values[":at"] = _s(_iso(outcome.ended_at))
-            adds.append("stats_runs :one")
+            update.add("stats_runs", 1).delete("active_slots", frozenset({slot}))
             if final is RunStatus.SUCCEEDED:
-                adds.append("stats_succeeded :one")
-                sets += ["consecutive_failures = :zero", "last_success_at = :at"]
-                values[":zero"] = _n(0)
+                update.add("stats_succeeded", 1).set("consecutive_failures", 0)
+                update.set("last_success_at", _iso(outcome.ended_at))
             else:
-                adds += ["stats_failed :one", "consecutive_failures :one"]
-                sets.append("last_failure_at = :at")
+                update.add("stats_failed", 1).add("consecutive_failures", 1)
+                update.set("last_failure_at", _iso(outcome.ended_at))
                 if final is RunStatus.TIMED_OUT:
-                    adds.append("stats_timed_out :one")
-            expression_delete = " DELETE active_slots :slot"
-        else:
-            expression_delete = ""
-        expression = ""
-        if sets:
-            expression += "SET " + ", ".join(sets) + " "
-        if adds:
-            expression += "ADD " + ", ".join(adds)
-        expression += expression_delete
-        if not expression.strip():
-            # Nothing to count (a failed invoke that will be retried): still touch the item so
-            # the transaction has its second member and the task must exist.
-            expression = "SET updated_at = if_not_exists(updated_at, :never)"
-            values[":never"] = _s("")
-        update: dict[str, Any] = {
-            "TableName": self.tasks_table,
-            "Key": {"task_id": _s(task_id)},
-            "UpdateExpression": expression.strip(),
-            # An update would otherwise create a bare task item for an unknown id.
-            "ConditionExpression": "attribute_exists(task_id)",
-            "ExpressionAttributeValues": values,
-        }
-        if names:
-            update["ExpressionAttributeNames"] = names
-        return {"Update": update}
+                    update.add("stats_timed_out", 1)
+        # An update would otherwise create a bare task item for an unknown id.
+        return update.request(
+            self.tasks_table, {"task_id": task_id}, f"attribute_exists({update.path('task_id')})"
+        )
 
     # --- the watchdog ------------------------------------------------------------------------
 
@@ -799,7 +860,7 @@ class Store:
                 TableName=self.executions_table,
                 IndexName="inflight-index",
                 KeyConditionExpression="inflight_shard = :shard AND deadline_at <= :now",
-                ExpressionAttributeValues={":shard": _n(shard), ":now": _n(epoch(now))},
+                ExpressionAttributeValues={":shard": wire(shard), ":now": wire(epoch(now))},
             ):
                 overdue += [ExecutionRecord.from_item(item) for item in page]
         return overdue
@@ -828,7 +889,7 @@ class Store:
                     TableName=table,
                     IndexName=index,
                     KeyConditionExpression=f"{shard_key} = :shard",
-                    ExpressionAttributeValues={":shard": _n(shard)},
+                    ExpressionAttributeValues={":shard": wire(shard)},
                     ProjectionExpression=time_key,
                     Limit=1,
                 )["Items"]
@@ -841,107 +902,92 @@ class Store:
         self, execution: ExecutionRecord, *, now: datetime, start_grace: timedelta
     ) -> bool:
         """A PENDING attempt that never started gets one more invoke: claim that right once."""
-        return self._update_execution(
-            execution,
-            "SET redispatched = :true, deadline_at = :deadline",
-            "#status = :pending AND attempt = :attempt"
-            " AND (attribute_not_exists(redispatched) OR redispatched = :false)",
-            {
-                ":true": {"BOOL": True},
-                ":false": {"BOOL": False},
-                ":pending": _s(RunStatus.PENDING),
-                ":attempt": _n(execution.attempt),
-                ":deadline": _n(epoch(now + start_grace)),
-            },
+        token = _new_token()
+        update = Update().set("redispatched", True).set("redispatch_token", token)
+        update.set("deadline_at", epoch(now + start_grace))
+        condition = (
+            f"{update.path('status')} = {update.value(RunStatus.PENDING.value)} AND "
+            f"{update.path('attempt')} = {update.value(execution.attempt)} AND "
+            f"(attribute_not_exists({update.path('redispatched')}) OR "
+            f"{update.path('redispatched')} = {update.value(False)})"
         )
+        written = self._write(
+            self.client.update_item,
+            update.request(self.executions_table, _execution_key(execution), condition),
+            already_done=lambda old: _text(old, "redispatch_token") == token,
+        )
+        return written is not None
 
     def begin_next_attempt(
         self, execution: ExecutionRecord, *, now: datetime, start_grace: timedelta
     ) -> bool:
         """RETRY_WAIT (or QUEUED) -> PENDING with the next attempt number."""
         attempt = execution.attempt + 1
-        values = {
-            ":pending": _s(RunStatus.PENDING),
-            ":attempt": _n(attempt),
-            ":old_attempt": _n(execution.attempt),
-            ":from": _s(execution.status),
-            ":new": {"L": [_attempt(attempt, RunStatus.PENDING, dispatched_at=now)]},
-            ":empty": {"L": []},
-            ":deadline": _n(epoch(now + start_grace)),
-            ":false": {"BOOL": False},
-        }
-        expression = (
-            "SET #status = :pending, attempt = :attempt, redispatched = :false, "
-            "attempts = list_append(if_not_exists(attempts, :empty), :new), deadline_at = :deadline"
+        token = _new_token()
+        update = Update()
+        update.set("status", RunStatus.PENDING.value).set("attempt", attempt)
+        update.set("redispatched", False).set("deadline_at", epoch(now + start_grace))
+        new_attempt = _attempt(attempt, RunStatus.PENDING, dispatched_at=now, token=token)
+        update.set_expression(
+            "attempts",
+            f"list_append(if_not_exists({update.path('attempts')}, {update.value({'L': []})}), "
+            f"{update.value({'L': [new_attempt]})})",
         )
-        condition = "#status = :from AND attempt = :old_attempt"
+        condition = (
+            f"{update.path('status')} = {update.value(execution.status.value)} AND "
+            f"{update.path('attempt')} = {update.value(execution.attempt)}"
+        )
+        request = update.request(self.executions_table, _execution_key(execution), condition)
         if execution.status is not RunStatus.QUEUED:
-            return self._update_execution(execution, expression, condition, values)
+            written = self._write(
+                self.client.update_item,
+                request,
+                already_done=lambda old: (
+                    _attempt_field(old, attempt - 1, "dispatch_token") == token
+                ),
+            )
+            return written is not None
         # A queued slot becomes the task's active run in the same transaction.
+        promote = Update().bump_version().remove("queued_slot")
+        promote.add("active_slots", frozenset({execution.slot}))
+        promote_condition = (
+            f"{promote.path('queued_slot')} = {promote.value(execution.slot)} AND "
+            f"attribute_not_exists({promote.path('active_slots')})"
+        )
         return self._transact(
             [
+                {"Update": request},
                 {
-                    "Update": {
-                        "TableName": self.executions_table,
-                        "Key": {"task_id": _s(execution.task_id), "slot": _s(execution.slot)},
-                        "UpdateExpression": expression,
-                        "ConditionExpression": condition,
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": values,
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": self.tasks_table,
-                        "Key": {"task_id": _s(execution.task_id)},
-                        "UpdateExpression": "REMOVE queued_slot ADD active_slots :slot",
-                        "ConditionExpression": (
-                            "queued_slot = :queued AND attribute_not_exists(active_slots)"
-                        ),
-                        "ExpressionAttributeValues": {
-                            ":slot": {"SS": [execution.slot]},
-                            ":queued": _s(execution.slot),
-                        },
-                    }
+                    "Update": promote.request(
+                        self.tasks_table, {"task_id": execution.task_id}, promote_condition
+                    )
                 },
             ]
         )
 
     def postpone(self, execution: ExecutionRecord, until: datetime) -> None:
         """Look at this execution again later (a queued slot whose predecessor still runs)."""
-        self._update_execution(
-            execution,
-            "SET deadline_at = :until",
-            "#status = :status",
-            {":until": _n(epoch(until)), ":status": _s(execution.status)},
+        update = Update().set("deadline_at", epoch(until))
+        condition = f"{update.path('status')} = {update.value(execution.status.value)}"
+        self._write(
+            self.client.update_item,
+            update.request(self.executions_table, _execution_key(execution), condition),
         )
 
     def record_alert_sent(self, task_id: str, kind: str, at: datetime) -> None:
         """Remember when an alert of this kind was last sent (TaskRecord.last_alerts).
 
-        A plain update outside any transaction: losing it costs at most an early re-alert.
+        A plain update outside any transaction, and no version bump: it changes nothing any
+        other writer decides on, and losing it costs at most an early re-alert.
         """
-        self._conditional(
+        update = Update().set(f"{LAST_ALERT_PREFIX}{kind}", at.isoformat())
+        self._write(
             self.client.update_item,
-            TableName=self.tasks_table,
-            Key={"task_id": _s(task_id)},
-            UpdateExpression="SET #sent = :at",
-            ConditionExpression="attribute_exists(task_id)",
-            ExpressionAttributeNames={"#sent": f"{LAST_ALERT_PREFIX}{kind}"},
-            ExpressionAttributeValues={":at": _s(at.isoformat())},
-        )
-
-    def _update_execution(
-        self, execution: ExecutionRecord, expression: str, condition: str, values: dict[str, Any]
-    ) -> bool:
-        return self._conditional(
-            self.client.update_item,
-            TableName=self.executions_table,
-            Key={"task_id": _s(execution.task_id), "slot": _s(execution.slot)},
-            UpdateExpression=expression,
-            ConditionExpression=condition,
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=values,
+            update.request(
+                self.tasks_table,
+                {"task_id": task_id},
+                f"attribute_exists({update.path('task_id')})",
+            ),
         )
 
     # --- the dispatcher's own heartbeat ------------------------------------------------------
@@ -949,24 +995,30 @@ class Store:
     def record_tick(self, tick: datetime) -> datetime | None:
         """Remember this tick; return the previous one, or None for the first ever.
 
-        A tick older than the one on record (a late duplicate) does not move it back.
+        A tick older than the one on record (a late duplicate) does not move it back. The tick
+        before is kept on the item too, so a repeat of this write after a lost response still
+        reports the gap the first one saw.
         """
-        try:
-            response = self._call(
-                self.client.update_item,
-                TableName=self.tasks_table,
-                Key={"task_id": _s(DISPATCHER_ITEM)},
-                UpdateExpression="SET last_tick = :tick ADD ticks :one",
-                ConditionExpression="attribute_not_exists(last_tick) OR last_tick < :tick",
-                ExpressionAttributeValues={":tick": _n(epoch(tick)), ":one": _n(1)},
-                ReturnValues="ALL_OLD",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return tick  # a duplicate or late tick: no gap to report
-            raise
-        previous = response.get("Attributes", {}).get("last_tick")
-        return datetime.fromtimestamp(int(previous["N"]), tick.tzinfo) if previous else None
+        token = _new_token()
+        update = Update()
+        last = update.path("last_tick")
+        update.set_expression("previous_tick", f"if_not_exists({last}, {update.value(0)})")
+        update.set("last_tick", epoch(tick)).set("tick_token", token).add("ticks", 1)
+        condition = f"attribute_not_exists({last}) OR {last} < {update.value(epoch(tick))}"
+        request = update.request(self.tasks_table, {"task_id": DISPATCHER_ITEM}, condition)
+        request["ReturnValues"] = "ALL_OLD"
+        written = self._write(
+            self.client.update_item,
+            request,
+            already_done=lambda old: _text(old, "tick_token") == token,
+        )
+        if written is None:
+            return tick  # a duplicate or late tick: no gap to report
+        if written.repeated:  # this write had committed: the item holds what it replaced
+            previous = int(written.attributes.get("previous_tick", {}).get("N", "0"))
+        else:
+            previous = int(written.attributes.get("last_tick", {}).get("N", "0"))
+        return datetime.fromtimestamp(previous, tick.tzinfo) if previous else None
 
     def record_tick_gap(
         self, previous: datetime, tick: datetime, missed_ticks: int, now: datetime
@@ -975,15 +1027,15 @@ class Store:
             self.client.put_item,
             TableName=self.executions_table,
             Item={
-                "task_id": _s(DISPATCHER_ITEM),
-                "slot": _s(slot_key(tick)),
-                "status": _s(RunStatus.MISSED),
-                "trigger": _s(Trigger.SCHEDULE),
-                "attempt": _n(0),
-                "gap_from": _s(slot_key(previous)),
-                "missed_ticks": _n(missed_ticks),
-                "recorded_at": _s(slot_key(now)),
-                "expires_at": _n(epoch(now + self.retention)),
+                "task_id": wire(DISPATCHER_ITEM),
+                "slot": wire(slot_key(tick)),
+                "status": wire(RunStatus.MISSED.value),
+                "trigger": wire(Trigger.SCHEDULE.value),
+                "attempt": wire(0),
+                "gap_from": wire(slot_key(previous)),
+                "missed_ticks": wire(missed_ticks),
+                "recorded_at": wire(slot_key(now)),
+                "expires_at": wire(epoch(now + self.retention)),
             },
         )
 
@@ -999,18 +1051,18 @@ class Store:
         limit: int | None = None,
     ) -> list[ExecutionRecord]:
         """The ledger of one task, optionally for slots in ``[start, end]``."""
-        values: dict[str, Any] = {":task": _s(task_id)}
+        values: dict[str, Any] = {":task": wire(task_id)}
         condition = "task_id = :task"
         if start is not None and end is not None:
             condition += " AND slot BETWEEN :start AND :end"
-            values[":start"] = _s(slot_key(start))
-            values[":end"] = _s(slot_key(end))
+            values[":start"] = wire(slot_key(start))
+            values[":end"] = wire(slot_key(end))
         elif start is not None:
             condition += " AND slot >= :start"
-            values[":start"] = _s(slot_key(start))
+            values[":start"] = wire(slot_key(start))
         elif end is not None:
             condition += " AND slot <= :end"
-            values[":end"] = _s(slot_key(end))
+            values[":end"] = wire(slot_key(end))
         kwargs: dict[str, Any] = {
             "TableName": self.executions_table,
             "KeyConditionExpression": condition,
@@ -1031,7 +1083,7 @@ class Store:
         response = self._call(
             self.client.get_item,
             TableName=self.executions_table,
-            Key={"task_id": _s(task_id), "slot": _s(slot)},
+            Key={"task_id": wire(task_id), "slot": wire(slot)},
             ConsistentRead=True,
         )
         item = response.get("Item")
@@ -1064,21 +1116,76 @@ class Store:
             else:
                 raise StoreError("DynamoDB kept leaving batch writes unprocessed; giving up")
 
+    # --- ledger entries that are final as soon as they are written -----------------------------
 
-def _count_slots(
-    schedule_next: Callable[[datetime], datetime | None], first: datetime, until: datetime
-) -> int | None:
-    """Slots from ``first`` up to ``until``; None past 10,000 (left uncounted, not guessed)."""
-    count, current = 0, first
-    while current < until:
-        count += 1
-        if count > 10_000:
-            return None
-        following = schedule_next(current)
-        if following is None:
-            break
-        current = following
-    return count
+    def _final_item(
+        self,
+        task_id: str,
+        slot: datetime,
+        status: RunStatus,
+        now: datetime,
+        skip_reason: SkipReason | None = None,
+    ) -> dict[str, Any]:
+        item = {
+            "task_id": wire(task_id),
+            "slot": wire(slot_key(slot)),
+            "status": wire(status.value),
+            "trigger": wire(Trigger.SCHEDULE.value),
+            "attempt": wire(0),
+            "recorded_at": wire(slot_key(now)),
+            "expires_at": wire(epoch(now + self.retention)),
+        }
+        if skip_reason is not None:
+            item["skip_reason"] = wire(skip_reason.value)
+        return item
+
+    def _ranged_final(
+        self,
+        task_id: str,
+        slots: SlotRange,
+        now: datetime,
+        skip_reason: SkipReason | None = None,
+    ) -> dict[str, Any]:
+        """One entry for a run of slots: SKIPPED with ``skip_reason``, else MISSED."""
+        status = RunStatus.SKIPPED if skip_reason is not None else RunStatus.MISSED
+        item = self._final_item(task_id, slots.first, status, now, skip_reason)
+        item["range_until"] = wire(slot_key(slots.until))
+        if slots.count is not None:
+            item["slot_count"] = wire(slots.count)
+        return {
+            "Put": {
+                "TableName": self.executions_table,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(slot)",
+            }
+        }
+
+
+@dataclass(frozen=True)
+class _Written:
+    attributes: Item  # what the write returned, or the item as its earlier commit left it
+    repeated: bool  # the write had already committed; this was a repeat of it
+
+
+def _back_off(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+
+
+def _text(item: Item, name: str) -> str | None:
+    value = item.get(name)
+    return value.get("S") if value is not None else None
+
+
+def _attempt_field(item: Item, index: int, name: str) -> str | None:
+    attempts = item.get("attempts", {}).get("L", [])
+    if not 0 <= index < len(attempts):
+        return None
+    value = attempts[index].get("M", {}).get(name)
+    return value.get("S") if value is not None else None
+
+
+def _execution_key(execution: ExecutionRecord) -> dict[str, str]:
+    return {"task_id": execution.task_id, "slot": execution.slot}
 
 
 def task_timeout(definition: TaskDefinition) -> int:
@@ -1102,30 +1209,14 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _attempt(number: int, status: RunStatus, *, dispatched_at: datetime) -> dict[str, Any]:
-    return {
-        "M": {"attempt": _n(number), "status": _s(status), "dispatched_at": _s(_iso(dispatched_at))}
-    }
-
-
-def _final_item(
-    task_id: str,
-    slot: datetime,
-    status: RunStatus,
-    expires: dict[str, str],
-    now: dict[str, str],
-    *,
-    skip_reason: SkipReason | None = None,
+def _attempt(
+    number: int, status: RunStatus, *, dispatched_at: datetime, token: str | None = None
 ) -> dict[str, Any]:
-    item = {
-        "task_id": _s(task_id),
-        "slot": _s(slot_key(slot)),
-        "status": _s(status),
-        "trigger": _s(Trigger.SCHEDULE),
-        "attempt": _n(0),
-        "recorded_at": now,
-        "expires_at": expires,
+    fields: dict[str, Any] = {
+        "attempt": wire(number),
+        "status": wire(status.value),
+        "dispatched_at": wire(_iso(dispatched_at)),
     }
-    if skip_reason is not None:
-        item["skip_reason"] = _s(skip_reason)
-    return item
+    if token is not None:
+        fields["dispatch_token"] = wire(token)
+    return {"M": fields}

@@ -51,6 +51,12 @@ class TaskRecord:
     created_at: str | None = None
     updated_at: str | None = None
     paused_at: str | None = None
+    # Bumped by every write to the item; writers that act on what they read check it.
+    version: int = 0
+    owner: str | None = None  # TaskOwner.key of the declaration that owns the task
+    # A claim too large for one transaction is written in chunks: every slot from due_at up to
+    # and including this one was already decided to run, and the next chunk carries on.
+    catchup_through: datetime | None = None
     # When each kind of alert was last sent for this task, by kind (AlertKind's values).
     last_alerts: Mapping[str, datetime] = field(default_factory=dict, hash=False, compare=False)
 
@@ -68,6 +74,7 @@ class TaskRecord:
     @classmethod
     def from_item(cls, item: Item) -> TaskRecord:
         next_run = _s(item, "next_run")
+        catchup_through = _s(item, "catchup_through")
         due_at = item.get("due_at")
         return cls(
             task_id=item["task_id"]["S"],
@@ -82,6 +89,9 @@ class TaskRecord:
             created_at=_s(item, "created_at"),
             updated_at=_s(item, "updated_at"),
             paused_at=_s(item, "paused_at"),
+            version=_n(item, "version"),
+            owner=_s(item, "owner"),
+            catchup_through=parse_slot(catchup_through) if catchup_through else None,
             last_alerts={
                 name.removeprefix(LAST_ALERT_PREFIX): datetime.fromisoformat(value["S"])
                 for name, value in item.items()
