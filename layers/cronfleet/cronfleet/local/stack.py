@@ -5,6 +5,12 @@
 commands (``cronfleet status --local``). Data lives under the state directory and survives
 restarts: a pause, the history and the next runs are still there next time, as after a deploy.
 
+One stack at a time per state directory: the stack holds ``runner.lock`` there (``flock``) from
+``start()`` to ``stop()``, and a second one is refused with the holder's pid. The kernel drops
+the lock when its holder dies, however it dies, so a ``stack.json`` found while the lock is free
+was left by a stack that was killed, and is replaced; the DynamoDB Local such a stack may have
+left on the data is stopped first (see :mod:`cronfleet.local.dynamodb_local`).
+
 Tasks are applied the way a deploy applies them: each ``Custom::ScheduledTask`` goes through the
 registry's custom-resource code as a Create or Update request, and a task that left the
 template gets a Delete.
@@ -25,14 +31,17 @@ from cronfleet.local.dynamodb_local import (
     REGION,
     SECRET_KEY,
     DynamoDBLocal,
+    DynamoDBLocalError,
     create_table,
     template_tables,
 )
+from cronfleet.local.lockfile import LockFile, LockHeld
 from cronfleet.registry.custom_resource import CustomResourceEvent, respond
 from cronfleet.registry.template import TemplateValidation, load_template, validate_template
 from cronfleet.store import Store
 
 STACK_FILE = "stack.json"
+RUNNER_LOCK = "runner.lock"
 TABLE_PREFIX = "cronfleet-local-"
 LOCAL_STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/cronfleet-local/local"
 
@@ -117,21 +126,35 @@ class LocalStack:
             for logical_id, _ in template_tables(self.template)
         }
         self._store: Store | None = None
+        self._lock = LockFile(state_dir / RUNNER_LOCK)
 
     # --- life cycle --------------------------------------------------------------------------
 
     def start(self) -> Self:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        stack_file = self.state_dir / STACK_FILE
         try:
-            running = attach(self.state_dir)
-        except LocalStackError:
-            stack_file.unlink(missing_ok=True)  # left by a run that was killed
-        else:
+            self._lock.acquire()
+        except LockHeld as held:
             raise LocalStackError(
-                f"a local stack is already running in {self.state_dir}/ (process {running.pid});"
-                " stop it, or use another --state-dir"
-            )
+                f"a local stack is already running in {self.state_dir}/ (process "
+                f"{held.pid if held.pid is not None else '(unknown)'}); stop it, or use another "
+                "--state-dir"
+            ) from None
+        try:
+            self._start()
+        except DynamoDBLocalError as exc:
+            self.stop()
+            raise LocalStackError(str(exc)) from exc
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        stack_file = self.state_dir / STACK_FILE
+        # The lock is ours, so a stack file here belongs to a stack that is gone (killed): its
+        # pid may even be someone else's by now. A new one is written once the stack is up.
+        stack_file.unlink(missing_ok=True)
         self.dynamodb.start()
         client = self.dynamodb.client()
         existing = set(client.list_tables()["TableNames"])
@@ -158,11 +181,17 @@ class LocalStack:
         )
         stack_file.write_text(json.dumps(asdict(info), indent=2) + "\n")
         self.info = info
-        return self
 
     def stop(self) -> None:
-        (self.state_dir / STACK_FILE).unlink(missing_ok=True)
-        self.dynamodb.stop()
+        """Stop the engine and remove stack.json. Harmless if this stack is not running, as
+        after a refused start: the stack.json there is the running stack's, and stays."""
+        if not self._lock.held:
+            return
+        try:
+            (self.state_dir / STACK_FILE).unlink(missing_ok=True)
+            self.dynamodb.stop()
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> Self:
         return self.start()
