@@ -9,6 +9,7 @@ fetching, starting and stopping it is :mod:`cronfleet.local.dynamodb_local`'s jo
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import sys
 import threading
@@ -192,17 +193,34 @@ def lambda_queue() -> QueuedLambda:
     return QueuedLambda()
 
 
+@pytest.fixture(scope="session")
+def transformed_template(_template_document: dict[str, Any]) -> dict[str, Any]:
+    """The CloudFormation template `sam deploy` would submit: the source of IAM policies."""
+    from cronfleet.local import iam
+
+    return iam.transform(_template_document)
+
+
 @pytest.fixture
 def sam_function(
     store: Store,
     dynamodb_local: DynamoDBLocal,
     _template_document: dict[str, Any],
+    transformed_template: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Callable[[str], ModuleType]]:
     """Load a function the way `sam local invoke` would: its Handler and CodeUri from
     template.yaml, its environment from Globals and its own Environment, the layer's package on
-    the path, and DynamoDB pointed at DynamoDB Local's copy of the tables (``store``)."""
+    the path, and DynamoDB pointed at DynamoDB Local's copy of the tables (``store``).
+
+    IAM is enforced as on AWS: every boto3 client the function creates, at import or while its
+    handler runs, is held to the statements of the function's own role in the transformed
+    template (see cronfleet.local.iam), so a missing permission fails here too.
+    """
+    import boto3.session
+
     from cronfleet.environment import current_environment
+    from cronfleet.local import iam
     from cronfleet.local.functions import environment_resolver
 
     resources = _template_document["Resources"]
@@ -210,6 +228,31 @@ def sam_function(
     # Other resources (the alert topic) have no local counterpart: `sam local invoke` leaves
     # such variables empty too, which the code reads as "not configured".
     value_of = environment_resolver(_template_document, table_names)
+
+    naming = iam.local_naming(transformed_template, table_names)
+    policies = iam.function_policies(transformed_template, naming)
+    calls = iam.Calls(naming, iam.function_tags(transformed_template, naming))
+    running: list[str] = []  # the function whose code is running (import, or its handler)
+    make_client = boto3.session.Session.client
+
+    def client_held_to_its_role(self: Any, *args: Any, **kwargs: Any) -> Any:
+        client = make_client(self, *args, **kwargs)
+        if running:
+            iam.enforce(client.meta.events, policies[running[-1]], calls)
+        return client
+
+    monkeypatch.setattr(boto3.session.Session, "client", client_held_to_its_role)
+
+    def as_function(logical_id: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(handler)
+        def run(event: Any, context: Any) -> Any:
+            running.append(logical_id)
+            try:
+                return handler(event, context)
+            finally:
+                running.pop()
+
+        return run
 
     def load(logical_id: str) -> ModuleType:
         properties = resources[logical_id]["Properties"]
@@ -232,8 +275,14 @@ def sam_function(
         assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # pydantic resolves annotations through sys.modules
-        spec.loader.exec_module(module)
-        assert callable(getattr(module, handler_name))
+        running.append(logical_id)
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            running.pop()
+        handler = getattr(module, handler_name)
+        assert callable(handler)
+        setattr(module, handler_name, as_function(logical_id, handler))
         return module
 
     yield load

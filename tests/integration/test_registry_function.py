@@ -18,11 +18,14 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+
+if TYPE_CHECKING:
+    from cronfleet.store import Store
 
 ROOT = Path(__file__).parents[2]
 EVENTS = ROOT / "events"
@@ -397,12 +400,12 @@ def test_a_long_list_of_problems_is_cut_to_fit_the_4_kb_response(
 
 
 def test_create_registers_the_task_for_scheduling(
-    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+    registry_app: ModuleType, store: Store, response_url: ResponseUrl, lambda_context: Any
 ) -> None:
     event = response_url.event("create")
     registry_app.handler(event, lambda_context)
 
-    task = registry_app.store.get_task("ExampleTask")
+    task = store.get_task("ExampleTask")
     assert task is not None
     assert task.definition.schedule == "cron(0 9 ? * MON-FRI *)"
     assert task.definition.timezone == "Europe/London"
@@ -412,11 +415,10 @@ def test_create_registers_the_task_for_scheduling(
 
 
 def test_update_keeps_paused_and_counters_and_changes_the_definition(
-    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+    registry_app: ModuleType, store: Store, response_url: ResponseUrl, lambda_context: Any
 ) -> None:
     # Given a registered task that an operator paused and that has run before
     registry_app.handler(response_url.event("create"), lambda_context)
-    store = registry_app.store
     store.pause("ExampleTask", datetime.now(UTC))
     store.client.update_item(
         TableName=store.tasks_table,
@@ -441,10 +443,9 @@ def test_update_keeps_paused_and_counters_and_changes_the_definition(
 
 
 def test_delete_takes_the_task_out_of_scheduling_and_keeps_its_history(
-    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+    registry_app: ModuleType, store: Store, response_url: ResponseUrl, lambda_context: Any
 ) -> None:
     registry_app.handler(response_url.event("create"), lambda_context)
-    store = registry_app.store
     task = store.get_task("ExampleTask")
     assert task is not None
     store.create_manual_execution(task, "2026-11-02T08:00:00Z#manual-test", datetime.now(UTC))
@@ -460,10 +461,10 @@ def test_delete_takes_the_task_out_of_scheduling_and_keeps_its_history(
 
 
 def test_an_invalid_update_changes_nothing_stored(
-    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+    registry_app: ModuleType, store: Store, response_url: ResponseUrl, lambda_context: Any
 ) -> None:
     registry_app.handler(response_url.event("create"), lambda_context)
-    before = registry_app.store.get_task("ExampleTask")
+    before = store.get_task("ExampleTask")
 
     update = response_url.event("update")
     update["ResourceProperties"]["Schedule"] = "0 25 * * *"
@@ -471,4 +472,4 @@ def test_an_invalid_update_changes_nothing_stored(
 
     assert response_url.received[-1].body["Status"] == "FAILED"
     assert "ExampleTask.Schedule: hour field '25'" in response_url.received[-1].body["Reason"]
-    assert registry_app.store.get_task("ExampleTask") == before
+    assert store.get_task("ExampleTask") == before

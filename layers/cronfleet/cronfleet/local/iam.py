@@ -42,13 +42,15 @@ def transform(template: Mapping[str, Any]) -> dict[str, Any]:
     """The CloudFormation template `sam deploy` would submit (code locations stubbed).
 
     The translator asks IAM for managed policy ARNs; offline there is nothing to ask, and no
-    policy here names one.
+    policy here names one. Its pseudo parameters come from a session in the local region.
     """
-    from samtranslator.translator.transform import transform as sam_transform
-
-    class _NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
+    import boto3.session
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+    from samtranslator.utils.py27hash_fix import (
+        to_py27_compatible_template,
+        undo_mark_unicode_str_in_template,
+    )
 
     sam = copy.deepcopy(dict(template))
     # sam package would upload these; the translator only accepts S3 locations.
@@ -57,7 +59,12 @@ def transform(template: Mapping[str, Any]) -> dict[str, Any]:
             resource["Properties"]["CodeUri"] = "s3://cronfleet-artifacts/function.zip"
         elif resource["Type"] == "AWS::Serverless::LayerVersion":
             resource["Properties"]["ContentUri"] = "s3://cronfleet-artifacts/layer.zip"
-    result: dict[str, Any] = sam_transform(sam, {}, _NoManagedPolicies())
+    parameters: dict[str, Any] = {}
+    to_py27_compatible_template(sam, parameters)
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=REGION))
+    result: dict[str, Any] = undo_mark_unicode_str_in_template(
+        translator.translate(sam, parameter_values=parameters, get_managed_policy_map=dict)
+    )
     return result
 
 
@@ -404,10 +411,10 @@ def enforce(events: Any, policy: Policy, calls: Calls) -> Callable[[], None]:
         for needed in calls.needed(service, model.name, params):
             policy.check(needed.action, needed.resource, needed.context)
 
-    events.register("before-call", check, unique_id=f"cronfleet-iam-{id(policy)}")
+    events.register("before-parameter-build", check, unique_id=f"cronfleet-iam-{id(policy)}")
 
     def stop() -> None:
-        events.unregister("before-call", check, unique_id=f"cronfleet-iam-{id(policy)}")
+        events.unregister("before-parameter-build", check, unique_id=f"cronfleet-iam-{id(policy)}")
 
     return stop
 

@@ -35,8 +35,11 @@ from cronfleet.local.dynamodb_local import (
     create_table,
     template_tables,
 )
+from cronfleet.local.functions import environment_resolver
 from cronfleet.local.lockfile import LockFile, LockHeld
 from cronfleet.registry.custom_resource import CustomResourceEvent, respond
+from cronfleet.registry.ownership import TaskOwner
+from cronfleet.registry.secrets import SecretScope
 from cronfleet.registry.template import TemplateValidation, load_template, validate_template
 from cronfleet.store import Store
 
@@ -224,9 +227,23 @@ class LocalStack:
         wanted = {definition.task_id for definition in validation.tasks}
         for task_id, task in sorted(known.items()):
             if task_id not in wanted and not task.deleted:
-                self._request("Delete", task_id, task_id, None, now)
+                # The Delete comes from the resource that declared the task, as on AWS.
+                owner = TaskOwner.from_key(task.owner) if task.owner else None
+                declared_by = owner.logical_id if owner is not None else task_id
+                self._request("Delete", declared_by, task_id, None, now)
                 applied.append(AppliedTask(task_id, "Delete"))
         return applied
+
+    def _secret_scope(self) -> SecretScope | None:
+        """The registry's view of what the HTTP function may read, resolved as it is locally."""
+        for resource in self.template.get("Resources", {}).values():
+            variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+            if "HTTP_SECRET_ARN_PREFIXES" in variables:
+                value = environment_resolver(self.template, {})(
+                    variables["HTTP_SECRET_ARN_PREFIXES"]
+                )
+                return SecretScope.parse(value) if value else None
+        return None
 
     def _request(
         self,
@@ -248,7 +265,13 @@ class LocalStack:
             event["PhysicalResourceId"] = task_id
         if properties is not None:
             event["ResourceProperties"] = properties
-        response = respond(event, CustomResourceEvent.model_validate(event), self.store, now)
+        response = respond(
+            event,
+            CustomResourceEvent.model_validate(event),
+            self.store,
+            now,
+            secret_scope=self._secret_scope(),
+        )
         if response.status != "SUCCESS":
             raise LocalStackError(f"{logical_id}: the registry refused it: {response.reason}")
 
