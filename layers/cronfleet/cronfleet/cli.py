@@ -62,8 +62,8 @@ AfterOption = Annotated[
     str | None,
     typer.Option(
         "--after",
-        help="List runs after this ISO-8601 time (default: now). Without an offset it is read "
-        "in the schedule's timezone.",
+        help="List runs after this ISO-8601 time, in 1970 to 2199 (default: now). Without an "
+        "offset it is read in the schedule's timezone.",
     ),
 ]
 CountOption = Annotated[

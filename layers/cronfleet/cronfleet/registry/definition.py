@@ -511,9 +511,11 @@ class HttpTarget(_Properties):
         method = info.data.get("method")
         if body is not None and method is not None and method not in _METHODS_WITH_BODY:
             raise _invalid(f"only POST, PUT and PATCH send a body; Method is {method}")
+        if _admitted_at(info) is None or body is None:
+            return body
         # Measured as httpx sends it: compact JSON, UTF-8, non-ASCII unescaped.
         size = _json_bytes(body, ascii_only=False)
-        if _admitted_at(info) and body is not None and size > BODY_LIMIT_BYTES:
+        if size > BODY_LIMIT_BYTES:
             raise _invalid(
                 f"is {size} bytes as sent (compact JSON, UTF-8); at most {BODY_LIMIT_BYTES} "
                 "bytes (100 KiB, the smallest default body limit of common servers)"
@@ -588,7 +590,7 @@ class TaskDefinition(_Properties):
         return payload
 
     @model_validator(mode="after")
-    def _one_target_within_deadline(self, info: ValidationInfo) -> Self:
+    def _target_deadline_and_sizes(self, info: ValidationInfo) -> Self:
         problems: list[InitErrorDetails] = []
         target_problem = _target_problem(function=self.function, http=self.http)
         if target_problem:
