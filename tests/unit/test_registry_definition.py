@@ -7,17 +7,28 @@ names in PascalCase and every scalar as a string. Most cases here are written th
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from ipaddress import ip_address
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from cronfleet import clock
 from cronfleet.registry import (
     PAYLOAD_LIMIT_BYTES,
     InvalidTaskDefinition,
     Problem,
     TaskDefinition,
     parse_task_definition,
+)
+from cronfleet.registry.definition import (
+    DEFINITION_LIMIT_BYTES,
+    MAX_JSON_DEPTH,
+    TASK_ITEM_RUNTIME_MARGIN_BYTES,
+    largest_invoke_bytes,
+    stored_definition_bytes,
 )
 from cronfleet.registry.url_safety import address_refusal, url_refusal
 
@@ -86,7 +97,7 @@ BAD_DEFINITIONS = {
     "payload over the limit": (
         function_task(Payload={"blob": "x" * PAYLOAD_LIMIT_BYTES}),
         "Payload",
-        [f"is {PAYLOAD_LIMIT_BYTES + 11} bytes", f"limit is {PAYLOAD_LIMIT_BYTES} bytes"],
+        ["makes a run's invoke event", f"limit of {PAYLOAD_LIMIT_BYTES} bytes"],
     ),
     "payload JSON text of an array": (
         function_task(Payload="[1, 2, 3]"),
@@ -425,20 +436,29 @@ def test_a_payload_given_as_json_text_keeps_its_types() -> None:
     assert as_mapping.payload == {"count": "5", "dryRun": "false", "tags": ["a"]}
 
 
-def test_a_payload_exactly_at_the_limit_is_accepted_counting_utf8_bytes() -> None:
-    # '{"p":""}' is 8 bytes; "é" is 2 bytes in UTF-8.
-    filler = "é" * ((PAYLOAD_LIMIT_BYTES - 8) // 2)
-    assert (PAYLOAD_LIMIT_BYTES - 8) % 2 == 0
+def test_a_payload_is_measured_as_lambda_receives_it_with_non_ascii_escaped() -> None:
+    # Given the size of a run's invoke event with an empty filler, and "é", which the invoke's
+    # JSON escapes to the 6 bytes \u00e9 (2 bytes in UTF-8)
+    def at(filler: str) -> dict[str, Any]:
+        return function_task(Payload={"p": filler})
 
-    task = parse_task_definition(LOGICAL_ID, function_task(Payload={"p": filler}))
-    over = problem_lines(function_task(Payload={"p": filler + "x"}))
+    frame = largest_invoke_bytes(parse_task_definition(LOGICAL_ID, at("")))
+    escaped, plain = divmod(PAYLOAD_LIMIT_BYTES - frame, 6)
+    filler = "\u00e9" * escaped + "x" * plain
 
-    assert task.payload == {"p": filler}
-    assert over == [
-        f"ExampleTask.Payload: is {PAYLOAD_LIMIT_BYTES + 1} bytes as compact JSON; the limit is "
-        f"{PAYLOAD_LIMIT_BYTES} bytes (240 KiB: a run's envelope must fit Lambda's 256 KB "
-        "asynchronous invoke)"
-    ]
+    # When the event is exactly at the limit, and one byte over it
+    task = parse_task_definition(LOGICAL_ID, at(filler))
+    over = problem_lines(at(filler + "x"))
+
+    # Then the first is accepted, and the second refused, with its size
+    assert largest_invoke_bytes(task) == PAYLOAD_LIMIT_BYTES
+    assert len(over) == 1
+    assert over[0].startswith(
+        f"ExampleTask.Payload: makes a run's invoke event {PAYLOAD_LIMIT_BYTES + 1} bytes, over "
+        f"Lambda's limit of {PAYLOAD_LIMIT_BYTES} bytes (256 KiB) for an asynchronous invoke"
+    )
+    # UTF-8 would have counted it at about a third of that
+    assert len(json.dumps({"p": filler}, ensure_ascii=False).encode()) < PAYLOAD_LIMIT_BYTES / 2
 
 
 def test_catchup_accepts_the_short_string_form() -> None:
@@ -575,3 +595,209 @@ def test_urls_refused_for_what_their_host_or_shape_says(url: str, words: str) ->
 )
 def test_public_urls_pass_the_definition_time_check(url: str) -> None:
     assert url_refusal(url, allow_insecure_http=False, allow_private_network=False) is None
+
+
+# --- What a run sends, and what the registry stores ---------------------------------------------
+
+
+class RecordingInvoker:
+    """Keeps each invoke's Payload as LambdaInvoker would send it."""
+
+    def __init__(self) -> None:
+        self.payloads: list[bytes] = []
+
+    def invoke(self, function: str, event: dict[str, Any]) -> None:
+        self.payloads.append(json.dumps(event, separators=(",", ":")).encode())
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [
+        function_task(Payload={"text": "caf\u00e9 \U0001f600", "n": 5}),
+        http_task(Method="POST", Body={"b": "\u00e9"}, Headers={"X-Source": "cronfleet"}),
+    ],
+    ids=["function task", "http task"],
+)
+def test_the_measured_invoke_event_is_never_smaller_than_what_the_dispatcher_sends(
+    properties: dict[str, Any],
+) -> None:
+    # Given a task, and the invoke events the dispatcher builds for every attempt and trigger
+    from cronfleet.lifecycle import Trigger
+    from cronfleet.runs import invoke_attempt
+    from cronfleet.store import TaskRecord
+
+    definition = parse_task_definition(LOGICAL_ID, properties)
+    task = TaskRecord(LOGICAL_ID, definition.model_dump_json(by_alias=True, exclude_none=True))
+    invoker = RecordingInvoker()
+    now = datetime(2026, 11, 2, 8, tzinfo=UTC)
+    for attempt in range(1, 11):
+        for trigger in Trigger:
+            invoke_attempt(
+                None,  # type: ignore[arg-type]  # touched only when the invoke fails
+                invoker,
+                task,
+                "2026-11-02T08:00:00Z",
+                attempt,
+                trigger,
+                now,
+                http_function="cronfleet-http",
+            )
+
+    # When the registry measures the task's largest invoke event
+    measured = largest_invoke_bytes(definition)
+
+    # Then every event sent fits in it, and the largest differs only by the longest manual
+    # slot suffix the envelope accepts ('#manual-' and 32 hex digits)
+    sizes = [len(payload) for payload in invoker.payloads]
+    assert max(sizes) <= measured
+    assert measured - max(sizes) == len("#manual-") + 32
+    assert all(json.loads(payload)["cronfleet"]["payload"] for payload in invoker.payloads)
+
+
+def test_the_largest_definition_every_limit_admits_still_fits_its_task_item() -> None:
+    # Given a task at the edge of every limit: 4-byte characters wherever text is free, and a
+    # payload that fills the invoke event
+    wide = "\U0001f600"
+    properties = function_task(
+        Description=wide * 512,
+        Tags={f"{chr(0x1F600 + n)}{wide * 127}": wide * 256 for n in range(50)},
+        Alerts={"TopicArn": "arn:aws:sns:eu-west-1:123456789012:" + "t" * 256},
+    )
+    frame = largest_invoke_bytes(parse_task_definition(LOGICAL_ID, properties))
+    properties["Payload"] = {"p": "x" * (PAYLOAD_LIMIT_BYTES - frame - len('{"p":""}') + 2)}
+
+    # When
+    task = parse_task_definition(LOGICAL_ID, properties)
+
+    # Then it is admitted, with the room DynamoDB's item needs for the task's state to spare
+    assert largest_invoke_bytes(task) == PAYLOAD_LIMIT_BYTES
+    assert stored_definition_bytes(task) <= DEFINITION_LIMIT_BYTES
+    assert DEFINITION_LIMIT_BYTES + TASK_ITEM_RUNTIME_MARGIN_BYTES == 400 * 1024
+
+
+def test_json_nested_64_levels_is_accepted_and_65_refused() -> None:
+    def nested(depth: int) -> str:
+        return '{"a":' * depth + "1" + "}" * depth
+
+    task = parse_task_definition(LOGICAL_ID, function_task(Payload=nested(64)))
+    lines = problem_lines(function_task(Payload=nested(65)))
+
+    assert json.dumps(task.payload).count("{") == 64
+    assert lines == [
+        f"ExampleTask.Payload: nests deeper than {MAX_JSON_DEPTH} levels of objects and arrays"
+    ]
+
+
+def test_payload_text_is_read_without_json_s_silent_liberties() -> None:
+    # Python's json takes NaN and keeps the last of two equal keys; pydantic would then store
+    # NaN as null. Both are refused, each with its reason.
+    assert problem_lines(function_task(Payload='{"a": NaN}')) == [
+        "ExampleTask.Payload: holds NaN, which is not JSON (no JSON number is NaN or infinite)"
+    ]
+    assert problem_lines(function_task(Payload='{"a": 1, "a": 2}')) == [
+        "ExampleTask.Payload: has the key 'a' twice in one object: JSON would silently keep "
+        "only the last"
+    ]
+
+
+# --- Admitted now, not judged again later -------------------------------------------------------
+
+
+def test_a_one_time_task_is_admitted_before_its_time_and_refused_after_it() -> None:
+    properties = function_task(Schedule="at(2026-12-25T09:00:00)", Timezone="Europe/Paris")
+    before = datetime(2026, 12, 25, 7, 59, tzinfo=UTC)
+    after = datetime(2026, 12, 25, 8, 0, tzinfo=UTC)
+
+    task = parse_task_definition(LOGICAL_ID, properties, now=before)
+    with pytest.raises(InvalidTaskDefinition) as refused:
+        parse_task_definition(LOGICAL_ID, properties, now=after)
+
+    assert task.compiled_schedule().next_run(before) == after
+    assert [str(p) for p in refused.value.problems] == [
+        "ExampleTask.Schedule: 'at(2026-12-25T09:00:00)' is in the past (2026-12-25T08:00:00Z; "
+        "it is now 2026-12-25T08:00:00Z): a one-time task would never run; set a time in the "
+        "future"
+    ]
+
+
+def test_the_time_of_admission_defaults_to_cronfleet_s_clock() -> None:
+    properties = function_task(Schedule="at(2030-01-01T00:00:00)")
+    clock.use(lambda: datetime(2031, 1, 1, tzinfo=UTC))
+    try:
+        lines = problem_lines(properties)
+    finally:
+        clock.use(None)
+
+    assert len(lines) == 1
+    assert "it is now 2031-01-01T00:00:00Z" in lines[0]
+
+
+def test_a_stored_definition_is_not_judged_again_by_the_rules_of_admission() -> None:
+    # Given a one-time task admitted before its run, stored, and read back after it
+    admitted = parse_task_definition(
+        LOGICAL_ID,
+        function_task(Schedule="at(2026-12-25T09:00:00)"),
+        now=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    stored = admitted.model_dump_json(by_alias=True, exclude_none=True)
+
+    # When it is read back, as the dispatcher does, long after its run
+    clock.use(lambda: datetime(2027, 6, 1, tzinfo=UTC))
+    try:
+        again = TaskDefinition.model_validate_json(stored)
+    finally:
+        clock.use(None)
+
+    # Then it still loads, and simply has no more runs
+    assert again.model_dump() == admitted.model_dump()
+    assert again.compiled_schedule().next_run(datetime(2027, 6, 1, tzinfo=UTC)) is None
+
+
+# --- Headers the HTTP caller can send -----------------------------------------------------------
+
+
+def can_be_sent(name: str, value: str) -> bool:
+    """Whether httpx and h11, the HTTP caller's client, put this header on the wire."""
+    import h11
+    import httpx
+
+    try:
+        request = httpx.Request("GET", "https://api.example.com/cron", headers={name: value})
+        connection = h11.Connection(h11.CLIENT)
+        connection.send(h11.Request(method="GET", target="/cron", headers=request.headers.raw))
+    except (h11.LocalProtocolError, UnicodeEncodeError):
+        return False
+    return True
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    name=st.text(st.characters(max_codepoint=0x17F, exclude_categories=["Cs"]), max_size=12),
+    value=st.text(st.characters(max_codepoint=0x17F, exclude_categories=["Cs"]), max_size=12),
+)
+def test_every_header_the_registry_admits_can_be_sent(name: str, value: str) -> None:
+    try:
+        parse_task_definition(LOGICAL_ID, http_task(Headers={name: value}))
+    except InvalidTaskDefinition:
+        return
+    assert can_be_sent(name, value), (name, value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("X-Cron", " padded"),
+        ("X-Cron", "trail\t"),
+        ("X-Cron", "a\x00b"),
+        ("X-Cron", "a\nb"),
+        ("X-Cron", "caf\u00e9"),
+        ("X Cron", "1"),
+        ("", "1"),
+        ("X-Cr\u00f6n", "1"),
+    ],
+)
+def test_headers_the_http_client_would_refuse_are_refused_at_admission(
+    name: str, value: str
+) -> None:
+    assert not can_be_sent(name, value)
+    assert len(problem_lines(http_task(Headers={name: value}))) == 1

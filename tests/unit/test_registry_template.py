@@ -476,3 +476,168 @@ def test_the_repository_template_has_no_task_problems() -> None:
     result = validate_template(REPO_TEMPLATE)
 
     assert lines(result.problems) == []
+
+
+# --- Custom resources of any type that the registry registers ------------------------------------
+
+
+def resource_block(logical_id: str, resource_type: str, service_token: str, properties: str) -> str:
+    body = textwrap.indent(textwrap.dedent(properties).strip("\n"), " " * 6)
+    return (
+        f"\n  {logical_id}:\n    Type: {resource_type}\n    Properties:\n"
+        f"      ServiceToken: {service_token}\n{body}\n"
+    )
+
+
+VALID_TASK = "Schedule: rate(5 minutes)\nFunction: !GetAtt ReportFunction.Arn"
+BAD_TASK = "Schedule: 0 25 * * *\nFunction: !GetAtt ReportFunction.Arn"
+
+
+@pytest.mark.parametrize("resource_type", ["AWS::CloudFormation::CustomResource", "Custom::Cron"])
+@pytest.mark.parametrize(
+    "service_token",
+    ["!GetAtt RegistryFunction.Arn", "!Sub '${RegistryFunction.Arn}'", "!Ref RegistryFunction"],
+)
+def test_a_custom_resource_of_another_type_served_by_the_registry_is_a_task(
+    resource_type: str, service_token: str
+) -> None:
+    # Given two resources the registry would register, whatever their declared type
+    result = validate_with(
+        resource_block("GoodTask", resource_type, service_token, VALID_TASK),
+        resource_block("BadTask", resource_type, service_token, BAD_TASK),
+    )
+
+    # Then both are judged: the bad one refused, the good one a task
+    assert lines(result.problems) == ["BadTask.Schedule: hour field '25': 25 is out of range 0-23"]
+    assert [task.task_id for task in result.tasks] == ["GoodTask"]
+    assert result.declarations["GoodTask"].function_logical_id == "ReportFunction"
+
+
+def test_the_registry_is_also_whatever_function_a_scheduled_task_names() -> None:
+    # Given a registry under another name, named by a Custom::ScheduledTask and a generic resource
+    registry = (
+        "\n  TaskRegistry:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+        "      CodeUri: functions/registry/\n      Handler: app.handler\n"
+    )
+    result = validate_with(
+        registry,
+        resource_block("Declared", "Custom::ScheduledTask", "!GetAtt TaskRegistry.Arn", VALID_TASK),
+        resource_block("Generic", "Custom::Job", "!GetAtt TaskRegistry.Arn", BAD_TASK),
+    )
+
+    assert lines(result.problems) == ["Generic.Schedule: hour field '25': 25 is out of range 0-23"]
+
+
+def test_a_literal_service_token_counts_when_a_scheduled_task_uses_the_same() -> None:
+    token = "arn:aws:lambda:eu-west-1:123456789012:function:shared-cronfleet-registry"
+    result = validate_with(
+        resource_block("Declared", "Custom::ScheduledTask", token, VALID_TASK),
+        resource_block("Generic", "AWS::CloudFormation::CustomResource", token, BAD_TASK),
+        resource_block("Other", "AWS::CloudFormation::CustomResource", token + "-x", BAD_TASK),
+    )
+
+    assert lines(result.problems) == ["Generic.Schedule: hour field '25': 25 is out of range 0-23"]
+
+
+def test_custom_resources_of_other_services_are_left_alone() -> None:
+    result = validate_with(
+        resource_block("Other", "Custom::Thing", "!GetAtt ReportFunction.Arn", "Colour: blue"),
+        resource_block("Generic", "AWS::CloudFormation::CustomResource", "!Ref Stage", "X: y"),
+    )
+
+    assert (result.problems, result.tasks) == ([], [])
+
+
+# --- Templates that would exhaust the reader -----------------------------------------------------
+
+
+def test_nesting_deeper_than_the_limit_is_refused_with_its_line_not_a_recursion_error(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        STACK + task_block(f"{VALID_TASK}\nPayload: " + "[" * 3000 + "]" * 3000), encoding="utf-8"
+    )
+
+    result = validate_template(path)
+
+    assert lines(result.problems) == [
+        "template.yaml: line 82, column 112: nested deeper than 100 levels; no template needs "
+        "that many"
+    ]
+
+
+def test_nesting_up_to_the_limit_is_read_and_one_more_level_is_not() -> None:
+    # The root, Resources, the task and Properties are four levels; Tags' lists fill the rest.
+    def with_lists(count: int) -> str:
+        return STACK + task_block(f"{VALID_TASK}\nTags: " + "[" * count + "]" * count)
+
+    document = parse_template(with_lists(96))
+    with pytest.raises(InvalidTemplate, match="nested deeper than 100 levels"):
+        parse_template(with_lists(97))
+
+    assert document["Resources"]["ExampleTask"]["Properties"]["Tags"] == _nested_lists(95)
+
+
+def _nested_lists(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_an_alias_inside_its_own_anchor_is_refused() -> None:
+    with pytest.raises(InvalidTemplate) as refused:
+        parse_template(STACK + task_block(f"{VALID_TASK}\nPayload: &again {{a: [*again]}}"))
+
+    assert lines(refused.value.problems) == [
+        "template.yaml: line 82, column 16: an alias refers to a value that contains it; "
+        "CloudFormation has no values that contain themselves"
+    ]
+
+
+def test_aliases_that_would_expand_past_any_deployable_template_are_refused() -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]" for n in range(1, 9)]
+    bomb = task_block(f"{VALID_TASK}\nPayload:\n" + textwrap.indent("\n".join(levels), "  "))
+
+    with pytest.raises(InvalidTemplate) as refused:
+        parse_template(STACK + bomb)
+
+    assert lines(refused.value.problems) == [
+        "template.yaml: its aliases expand it to more than 1,000,000 values; CloudFormation "
+        "takes at most 1 MB of template"
+    ]
+
+
+def test_aliases_shared_a_few_times_are_read_as_usual() -> None:
+    result = validate_with(
+        task_block(f"{VALID_TASK}\nTags: &tags {{team: sales}}"),
+        task_block(
+            "Schedule: rate(1 hour)\nFunction: !GetAtt ReportFunction.Arn\nTags: *tags",
+            logical_id="OtherTask",
+        ),
+    )
+
+    assert result.ok
+    assert [task.tags for task in result.tasks] == [{"team": "sales"}, {"team": "sales"}]
+
+
+def test_a_function_whose_name_refers_to_itself_does_not_hang_the_check() -> None:
+    looping = (
+        "\n  LoopFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+        "      FunctionName: !Sub '${LoopFunction}-x'\n      Handler: app.handler\n"
+    )
+    result = validate_with(
+        looping, task_block("Schedule: rate(5 minutes)\nFunction: !GetAtt LoopFunction.Arn")
+    )
+
+    assert result.declarations["ExampleTask"].function_logical_id == "LoopFunction"
+
+
+def test_a_timeout_refused_on_its_own_is_not_compared_with_the_function_s_too() -> None:
+    result = validate_with(task_block(f"{VALID_TASK}\nTimeoutSeconds: 901"))
+
+    assert lines(result.problems) == [
+        "ExampleTask.TimeoutSeconds: must be between 1 and 900 seconds, got 901: Lambda's limit"
+    ]

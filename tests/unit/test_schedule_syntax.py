@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cronfleet.schedule import ScheduleError, parse_schedule
+from cronfleet.schedule.fields import parse_unix_cron
 
 
 def utc(
@@ -246,3 +247,174 @@ def test_unknown_timezone_suggests_the_closest_name() -> None:
 )
 def test_descriptions_read_like_english(expression: str, timezone: str, description: str) -> None:
     assert parse_schedule(expression, timezone).describe() == description
+
+
+# --- Input no cron dialect reads, which Python's own parsing would ----------------------------
+
+NON_ASCII_DIGITS = {
+    "superscript one": "\u00b9",  # str.isdigit() says yes, int() fails: was a crash
+    "Arabic-Indic five": "\u0665",  # int() reads it as 5: was silently accepted
+    "fullwidth five": "\uff15",
+}
+
+
+@pytest.mark.parametrize("digit", NON_ASCII_DIGITS.values(), ids=NON_ASCII_DIGITS)
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{d} 9 * * *",
+        "0 9 1{d} * *",
+        "cron(0 {d} ? * MON *)",
+        "cron(0 9 ? * 2#{d} *)",
+        "rate({d} minutes)",
+        "at(2027-01-0{d}T09:00:00)",
+    ],
+)
+def test_only_ascii_digits_count_in_every_syntax(template: str, digit: str) -> None:
+    expression = template.format(d=digit)
+
+    with pytest.raises(ScheduleError) as refused:
+        parse_schedule(expression)
+
+    position = expression.index(digit) + 1
+    assert str(refused.value) == (
+        f"{digit!r} (U+{ord(digit):04X}) at position {position} is not an ASCII digit; "
+        "write numbers with 0-9"
+    )
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("0\u00a09 * * *", "'\\xa0' (U+00A0) at position 2 is not an ASCII space"),
+        ("0 9 * * *\n", "'\\n' (U+000A) at position 10 is a control character"),
+        ("cron(0 9 ? * MON *)\n", "at position 20 is a control character"),
+        ("rate(5 minutes)\r", "'\\r' (U+000D) at position 16 is a control character"),
+        ("0 9 * * \u2013", "(U+2013) at position 9 is not ASCII"),
+    ],
+)
+def test_other_characters_outside_printable_ascii_are_named(expression: str, message: str) -> None:
+    with pytest.raises(ScheduleError) as refused:
+        parse_schedule(expression)
+
+    assert message in str(refused.value)
+
+
+def test_a_tab_still_separates_fields_as_in_a_crontab() -> None:
+    assert parse_schedule("0\t9 * * *").next_run(utc(2026, 1, 1)) == utc(2026, 1, 1, 9)
+
+
+@pytest.mark.parametrize("fields", ["0 " + "9" * 5000 + " * * *", "0 9 * * 2#" + "1" * 5000])
+def test_fields_of_thousands_of_digits_are_refused_not_a_crash(fields: str) -> None:
+    # Longer than any schedule may be, so straight to the field parser: int() would raise
+    # ValueError beyond Python's 4300 digits.
+    with pytest.raises(ScheduleError):
+        parse_unix_cron(fields)
+
+
+def test_a_step_of_thousands_of_digits_is_a_step_past_the_field_as_any_other() -> None:
+    assert parse_unix_cron("*/" + "7" * 5000 + " * * * *").minutes == (0,)
+
+
+def test_a_field_of_hundreds_of_digits_is_out_of_range_and_echoed_briefly() -> None:
+    with pytest.raises(ScheduleError) as refused:
+        parse_schedule("0 " + "9" * 200 + " * * *")
+
+    assert str(refused.value) == (f"hour field '{'9' * 37}...': {'9' * 37}... is out of range 0-23")
+
+
+def test_an_expression_longer_than_eventbridge_takes_is_refused() -> None:
+    with pytest.raises(ScheduleError, match="schedule is 257 characters long; at most 256"):
+        parse_schedule("0 9 * * " + "1," * 124 + "1")
+
+
+# --- Rates and the engine's years ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "rate(99999999999999999999999 minutes)",
+        "rate(3000000 days)",
+        "rate(36501 days)",
+        "rate(876001 hours)",
+        "rate(52560001 minutes)",
+    ],
+)
+def test_a_rate_longer_than_100_years_is_refused(expression: str) -> None:
+    with pytest.raises(ScheduleError, match="the longest rate is 36500 days"):
+        parse_schedule(expression)
+
+
+def test_the_longest_rate_runs_within_the_engine_s_years() -> None:
+    schedule = parse_schedule("rate(36500 days)")
+
+    assert schedule.next_runs(utc(1970, 1, 1), 5) == [utc(2069, 12, 7), utc(2169, 11, 13)]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["rate(1 minute)", "0 0 * * *", "cron(0 0 ? * MON *)", "@yearly", "0 0 29 2 *"],
+)
+@pytest.mark.parametrize("timezone", ["Pacific/Kiritimati", "UTC", "Etc/GMT+12"])
+def test_runs_stop_a_day_after_2199_ends_in_utc(expression: str, timezone: str) -> None:
+    schedule = parse_schedule(expression, timezone)
+
+    last = schedule.next_run(utc(2199, 12, 31, 23, 59))
+    assert last is None or last < utc(2200, 1, 2)
+    assert schedule.next_run(utc(2200, 1, 2)) is None
+    assert schedule.next_run(datetime(9999, 12, 31, 23, 59, tzinfo=UTC)) is None
+
+
+def test_a_question_about_the_distant_past_is_answered_from_1970() -> None:
+    assert parse_schedule("0 0 1 1 *").next_run(datetime(1, 1, 1, tzinfo=UTC)) == utc(1970, 1, 1)
+
+
+def test_a_one_time_run_on_new_year_1970_east_of_utc_has_its_instant() -> None:
+    # Midnight in Tokyo is 15:00 UTC on the last day of 1969.
+    schedule = parse_schedule("at(1970-01-01T00:00:00)", "Asia/Tokyo")
+
+    assert schedule.next_run(datetime(1969, 12, 31, tzinfo=UTC)) == utc(1969, 12, 31, 15)
+
+
+# --- Timezones that are not IANA zones ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "timezone", ["localtime", "posixrules", "Factory", "posix/Europe/London", "right/UTC"]
+)
+def test_files_of_the_zoneinfo_directory_are_not_timezones(timezone: str) -> None:
+    with pytest.raises(ScheduleError) as refused:
+        parse_schedule("0 0 * * *", timezone)
+
+    assert str(refused.value) == (
+        f"timezone '{timezone}' is no IANA zone, only a file some systems keep with their zone "
+        "data; use an IANA name such as 'Europe/London'"
+    )
+
+
+@pytest.mark.parametrize(
+    "timezone", ["Europe/../UTC", "/etc/localtime", "Europe//London", "UTC ", "zone.tab"]
+)
+def test_paths_are_not_timezone_names(timezone: str) -> None:
+    with pytest.raises(ScheduleError, match="unknown timezone"):
+        parse_schedule("0 0 * * *", timezone)
+
+
+@pytest.mark.parametrize("timezone", ["US/Eastern", "EST5EDT", "Etc/GMT+5", "GB", "Etc/UTC"])
+def test_backward_compatible_iana_names_are_timezones(timezone: str) -> None:
+    assert parse_schedule("0 0 * * *", timezone).timezone.key == timezone
+
+
+# --- Descriptions never fail ---------------------------------------------------------------------
+
+
+def test_aws_l_alone_in_day_of_week_is_described_as_saturday() -> None:
+    assert parse_schedule("cron(0 0 ? * L *)").describe() == "At 00:00, only on Saturday (UTC)"
+
+
+def test_what_cron_descriptor_cannot_read_is_shown_as_written() -> None:
+    # cron-descriptor raises FormatError on a step inside a day-of-week list.
+    assert parse_schedule("0 9 * * 1,*/3", "Europe/Paris").describe() == (
+        "0 9 * * 1,*/3 (Europe/Paris)"
+    )

@@ -2,12 +2,17 @@
 
 Output is a readable table by default and JSON with ``--json``. Bad input exits with status 2
 and a message naming the argument; a template with problems exits with status 1 and prints one
-``<LogicalId>.<Field>: <reason>`` line per problem.
+``<LogicalId>.<Field>: <reason>`` line per problem. A fault of cronfleet itself in ``validate``,
+``next`` or ``preview`` exits with status 3 and says so, so that it is never read as a verdict
+on the input.
 """
 
 from __future__ import annotations
 
 import json
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -19,6 +24,7 @@ from rich.table import Table
 
 from cronfleet.registry import TaskDefinition, validate_template
 from cronfleet.schedule import Schedule, ScheduleError, load_timezone, parse_schedule
+from cronfleet.schedule.expression import END_OF_TIME, START_OF_TIME
 
 if TYPE_CHECKING:
     from cronfleet.audit import AuditReport
@@ -36,6 +42,12 @@ error_console = Console(stderr=True)
 
 DEFAULT_TEMPLATE = Path("template.yaml")
 MAX_RUNS = 1000
+# Text printed as it is: problems echo template values, in which rich would otherwise read
+# markup, and emoji codes (every Secrets Manager ARN holds ':secret:'), and wrap long lines.
+_PLAIN: dict[str, Any] = {"markup": False, "highlight": False, "emoji": False, "soft_wrap": True}
+# Exit statuses of validate, next and preview (2, bad usage, is typer's own).
+EXIT_INVALID = 1
+EXIT_INTERNAL_ERROR = 3
 
 TemplateArgument = Annotated[
     Path,
@@ -50,14 +62,35 @@ AfterOption = Annotated[
     str | None,
     typer.Option(
         "--after",
-        help="List runs after this ISO-8601 time (default: now). Without an offset it is read "
-        "in the schedule's timezone.",
+        help="List runs after this ISO-8601 time, in 1970 to 2199 (default: now). Without an "
+        "offset it is read in the schedule's timezone.",
     ),
 ]
 CountOption = Annotated[
     int, typer.Option("-n", "--count", min=1, max=MAX_RUNS, help="How many runs to list.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@contextmanager
+def _internal_errors(command: str) -> Iterator[None]:
+    """Turn a fault of cronfleet itself into exit status 3 and a message that says so.
+
+    Without this, an exception would exit 1, the status of a template with problems, and a
+    crash would read as a verdict on the input.
+    """
+    try:
+        yield
+    except (typer.Exit, typer.Abort, typer.TyperException):
+        raise  # typer's own ways out: a verdict (1), bad usage (2), Ctrl-C
+    except Exception as exc:
+        traceback.print_exc()
+        error_console.print(
+            f"Internal error in cronfleet {command} ({type(exc).__name__}): this is a bug in "
+            "cronfleet, not a verdict on the input; please report it with the traceback above.",
+            **_PLAIN,
+        )
+        raise typer.Exit(code=EXIT_INTERNAL_ERROR) from exc
 
 
 def _parse_after(text: str | None, zone: ZoneInfo) -> datetime:
@@ -69,7 +102,12 @@ def _parse_after(text: str | None, zone: ZoneInfo) -> datetime:
         raise typer.BadParameter(
             f"'{text}' is not an ISO-8601 time such as 2026-11-01T09:00:00Z", param_hint="--after"
         ) from exc
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+    if not START_OF_TIME <= moment < END_OF_TIME:
+        raise typer.BadParameter(
+            f"'{text}' is outside the years schedules run in, 1970 to 2199", param_hint="--after"
+        )
+    return moment
 
 
 def _utc_text(moment: datetime) -> str:
@@ -98,7 +136,17 @@ def next_runs(
     count: CountOption = 5,
     as_json: JsonOption = False,
 ) -> None:
-    """Preview the next runs of a schedule expression."""
+    """Preview the next runs of a schedule expression.
+
+    Exits 0, 2 for a bad expression or option, 3 for an internal error.
+    """
+    with _internal_errors("next"):
+        _print_next_runs(expression, timezone, after, count, as_json=as_json)
+
+
+def _print_next_runs(
+    expression: str, timezone: str, after: str | None, count: int, *, as_json: bool
+) -> None:
     try:
         zone = load_timezone(timezone)
     except ScheduleError as exc:
@@ -117,7 +165,7 @@ def next_runs(
         }
         typer.echo(json.dumps(report, indent=2))
         return
-    console.print(f"{expression}: {schedule.describe()}", markup=False, highlight=False)
+    console.print(f"{expression}: {schedule.describe()}", **_PLAIN)
     if not runs:
         console.print("No runs after that time.")
         return
@@ -134,13 +182,21 @@ def next_runs(
 
 @app.command()
 def validate(template: TemplateArgument = DEFAULT_TEMPLATE) -> None:
-    """Check every Custom::ScheduledTask in a template, with the rules a deploy applies."""
-    verdict = validate_template(template)
-    if not verdict.ok:
-        for problem in verdict.problems:
-            console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(code=1)
-    console.print(f"{template}: {len(verdict.tasks)} scheduled task(s), all valid.")
+    """Check every scheduled task in a template, with the rules a deploy applies.
+
+    Tasks: each Custom::ScheduledTask, and any custom resource whose ServiceToken is the registry.
+
+    Prints one <LogicalId>.<Field>: <reason> line per problem.
+
+    Exits 0 when valid, 1 when not, 2 for bad usage, 3 for an internal error (not a verdict).
+    """
+    with _internal_errors("validate"):
+        verdict = validate_template(template)
+        if not verdict.ok:
+            for problem in verdict.problems:
+                console.print(str(problem), **_PLAIN)
+            raise typer.Exit(code=EXIT_INVALID)
+        console.print(f"{template}: {len(verdict.tasks)} scheduled task(s), all valid.", **_PLAIN)
 
 
 @app.command()
@@ -150,12 +206,20 @@ def preview(
     count: CountOption = 3,
     as_json: JsonOption = False,
 ) -> None:
-    """List the upcoming runs of every task declared in a template."""
+    """List the upcoming runs of every task declared in a template.
+
+    Exits 0, 1 when a task is invalid (problems on stderr), 2 for bad usage, 3 for an internal bug.
+    """
+    with _internal_errors("preview"):
+        _print_preview(template, after, count, as_json=as_json)
+
+
+def _print_preview(template: Path, after: str | None, count: int, *, as_json: bool) -> None:
     verdict = validate_template(template)
     if not verdict.ok:
         for problem in verdict.problems:
-            error_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(code=1)
+            error_console.print(str(problem), **_PLAIN)
+        raise typer.Exit(code=EXIT_INVALID)
     previews = [_task_preview(task, after, count) for task in verdict.tasks]
     if as_json:
         typer.echo(json.dumps(previews, indent=2))

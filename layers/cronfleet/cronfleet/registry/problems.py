@@ -31,7 +31,16 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.logical_id}.{self.field_path}" if self.field_path else self.logical_id
-        return f"{where}: {self.reason}"
+        return _one_line(f"{where}: {self.reason}")
+
+
+def _one_line(text: str) -> str:
+    """Escape what would break a problem's line or hide in it: line breaks, control and
+    invisible format characters, lone surrogates. Template keys and values can hold any of them.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 class DefinitionProblems(ValueError):

@@ -1,7 +1,8 @@
 """Task definitions read from template.yaml, before any deploy.
 
 ``cronfleet validate`` runs here. It reads the SAM template the way CloudFormation does (short
-and long intrinsic forms, duplicate keys refused), finds every ``Custom::ScheduledTask``, and
+and long intrinsic forms, duplicate keys refused), finds every ``Custom::ScheduledTask`` (and
+every other custom resource whose ServiceToken is the registry, which a deploy registers too), and
 judges each one with the same :func:`parse_task_definition` the registry Lambda runs at deploy
 time, on the same input: values resolved as far as a template allows, and scalars turned into
 strings, exactly as CloudFormation hands them to a custom resource. On top of that come the
@@ -32,6 +33,12 @@ if TYPE_CHECKING:
     import yaml
 
 TASK_RESOURCE_TYPE = "Custom::ScheduledTask"
+# The registry registers whatever custom resource names it as its ServiceToken, whatever the
+# resource's type: a generic custom resource, or one of another Custom:: name, is a task too.
+GENERIC_CUSTOM_RESOURCE_TYPE = "AWS::CloudFormation::CustomResource"
+# The stack's registry function, as template.yaml names it: found by name when no
+# Custom::ScheduledTask points at it.
+REGISTRY_FUNCTION_ID = "RegistryFunction"
 FUNCTION_RESOURCE_TYPES = frozenset({"AWS::Serverless::Function", "AWS::Lambda::Function"})
 # Lambda's default when neither the function nor SAM's Globals set a Timeout.
 DEFAULT_FUNCTION_TIMEOUT_SECONDS = 3
@@ -56,9 +63,16 @@ _SHORT_FORM_TAGS = (
     "Length", "Not", "Or", "Select", "Split", "Sub", "ToJsonString", "Transform",
 )  # fmt: skip
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+# A prefix match on purpose: the name is what precedes a version or alias qualifier.
 _FUNCTION_NAME_IN = re.compile(
-    r"^(?:arn:[^:]*:lambda:[^:]*:[^:]*:function:|\d{12}:function:)?([^:]+)"
+    r"(?:arn:[^:]*:lambda:[^:]*:[^:]*:function:|[0-9]{12}:function:)?([^:]+)"
 )
+_INDEX = re.compile(r"[0-9]{1,9}")
+# CloudFormation takes a template of at most 1 MB, so no deployable template holds more values
+# than this once its aliases are expanded; more is an alias bomb. Nesting: no template needs as
+# many levels, and PyYAML (and the checks after it) recurse once or twice per level.
+MAX_TEMPLATE_VALUES = 1_000_000
+MAX_TEMPLATE_DEPTH = 100
 
 
 # --- Reading the YAML ----------------------------------------------------------------------
@@ -79,7 +93,22 @@ def _loader_class() -> type[yaml.SafeLoader]:
     import yaml  # a CLI dependency: the Lambda layer does not ship PyYAML
 
     class TemplateLoader(yaml.SafeLoader):
-        pass
+        depth = 0
+
+        def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+            # PyYAML composes one level per recursion: thousands of levels would end in a
+            # RecursionError rather than a problem with its line.
+            self.depth += 1
+            try:
+                if self.depth > MAX_TEMPLATE_DEPTH:
+                    raise yaml.composer.ComposerError(
+                        problem=f"nested deeper than {MAX_TEMPLATE_DEPTH} levels; no template "
+                        "needs that many",
+                        problem_mark=self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+                    )
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
 
     TemplateLoader.yaml_implicit_resolvers = {
         first: [pair for pair in resolvers if pair[0] not in (_BOOL_TAG, _TIMESTAMP_TAG)]
@@ -104,7 +133,7 @@ def _loader_class() -> type[yaml.SafeLoader]:
         return construct
 
     TemplateLoader.add_implicit_resolver(
-        _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+        _BOOL_TAG, re.compile(r"(?:true|True|TRUE|false|False|FALSE)\Z"), list("tTfF")
     )
     TemplateLoader.add_constructor("!Ref", long_form("Ref"))
     TemplateLoader.add_constructor("!Condition", long_form("Condition"))
@@ -134,6 +163,9 @@ def parse_template(text: str, *, source: str = "template.yaml") -> dict[str, Any
         duplicates = list(_duplicate_keys(node, (), set()))
         if duplicates:
             raise InvalidTemplate(duplicates)
+        expansion = _expansion_problem(node)
+        if expansion:
+            raise InvalidTemplate([Problem(source, "", expansion)])
         document = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -176,6 +208,56 @@ def _duplicate_keys(
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             yield from _duplicate_keys(item, (*path, index), visited)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    import yaml  # imported late: see _loader_class
+
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _expansion_problem(root: yaml.Node) -> str | None:
+    """What is wrong with the document its aliases make, if anything: a value that contains
+    itself, more values than any deployable template, or nesting deeper than the limit.
+
+    Aliases share nodes, so this walks each node once (without recursing) and adds up what it
+    stands for.
+    """
+    shape: dict[int, tuple[int, int]] = {}  # node id: (values, depth) once expanded
+    in_progress: set[int] = set()
+    pending: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while pending:
+        node, children_done = pending.pop()
+        if children_done:
+            children = [shape[id(child)] for child in _children(node)]
+            values = min(1 + sum(v for v, _ in children), MAX_TEMPLATE_VALUES + 1)
+            shape[id(node)] = (values, 1 + max((d for _, d in children), default=0))
+            in_progress.discard(id(node))
+            continue
+        if id(node) in shape:
+            continue
+        if id(node) in in_progress:
+            mark = node.start_mark
+            return (
+                f"line {mark.line + 1}, column {mark.column + 1}: an alias refers to a value that "
+                "contains it; CloudFormation has no values that contain themselves"
+            )
+        in_progress.add(id(node))
+        pending.append((node, True))
+        pending.extend((child, False) for child in _children(node) if id(child) not in shape)
+    values, depth = shape[id(root)]
+    if values > MAX_TEMPLATE_VALUES:
+        return (
+            f"its aliases expand it to more than {MAX_TEMPLATE_VALUES:,} values; CloudFormation "
+            "takes at most 1 MB of template"
+        )
+    if depth > MAX_TEMPLATE_DEPTH:
+        return f"its aliases nest it deeper than {MAX_TEMPLATE_DEPTH} levels"
+    return None
 
 
 def _problem_at(path: tuple[str | int, ...], reason: str) -> Problem:
@@ -229,6 +311,9 @@ class _Resolver:
         self.resources = _mapping(template.get("Resources"))
         self.mappings = _mapping(template.get("Mappings"))
         self.function_globals = _mapping(_mapping(template.get("Globals")).get("Function"))
+        # Resources whose name is being resolved, so that a FunctionName or TopicName that
+        # refers to its own resource does not recurse forever.
+        self._naming: set[str] = set()
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1:
@@ -323,11 +408,7 @@ class _Resolver:
     def function_name(self, logical_id: str) -> str:
         """The name Ref gives: FunctionName if the template sets it, else the logical id."""
         properties = _mapping(self.resources[logical_id].get("Properties"))
-        try:
-            name = self.resolve(properties.get("FunctionName", logical_id))
-        except (_DeployTime, _BadReference):
-            return logical_id
-        return name if isinstance(name, str) else logical_id
+        return self._named(properties, "FunctionName", logical_id)
 
     def function_timeout(self, logical_id: str) -> int | None:
         """A function's Timeout: its own, SAM's Globals (SAM functions only), else Lambda's 3 s."""
@@ -339,9 +420,9 @@ class _Resolver:
         if timeout is None:
             return DEFAULT_FUNCTION_TIMEOUT_SECONDS
         try:
-            return int(str(self.resolve(timeout)))
-        except (_DeployTime, _BadReference, ValueError):
-            return None  # unknown offline; the comparison is skipped
+            return _whole_number(self.resolve(timeout))  # None: unknown offline, not compared
+        except (_DeployTime, _BadReference):
+            return None
 
     def _parameter_default(self, name: str) -> Any:
         parameter = _mapping(self.parameters[name])
@@ -356,10 +437,17 @@ class _Resolver:
         return default
 
     def _named(self, properties: Mapping[str, Any], key: str, logical_id: str) -> str:
+        if logical_id in self._naming:
+            # The name refers to itself: CloudFormation refuses the template (a circular
+            # dependency), which is not a task's problem; the logical id stands in.
+            return logical_id
+        self._naming.add(logical_id)
         try:
             name = self.resolve(properties.get(key, logical_id))
         except (_DeployTime, _BadReference):
             return logical_id
+        finally:
+            self._naming.discard(logical_id)
         return name if isinstance(name, str) else logical_id
 
     @staticmethod
@@ -374,7 +462,11 @@ class _Resolver:
 
     def _select(self, argument: Any) -> Any:
         index, items = _pair(argument)
-        if not isinstance(items, list) or not str(index).isdigit() or int(index) >= len(items):
+        if (
+            not isinstance(items, list)
+            or not _INDEX.fullmatch(str(index))
+            or int(index) >= len(items)
+        ):
             raise _BadReference(f"Fn::Select index {index!r} is out of range")
         return items[int(index)]
 
@@ -513,9 +605,8 @@ def validate_template(template: str | os.PathLike[str] | Mapping[str, Any]) -> T
 
     resolver = _Resolver(template)
     checked = [
-        _check_task(resolver, str(logical_id), resource)
-        for logical_id, resource in resources.items()
-        if isinstance(resource, Mapping) and resource.get("Type") == TASK_RESOURCE_TYPE
+        _check_task(resolver, logical_id, resource)
+        for logical_id, resource in _task_resources(resources)
     ]
     problems = [problem for task in checked for problem in task.problems]
     problems += _duplicate_task_ids(checked)
@@ -531,6 +622,42 @@ def validate_template(template: str | os.PathLike[str] | Mapping[str, Any]) -> T
         declarations={definition.task_id: declaration for definition, declaration in valid},
         deferred=sorted(problem for task in checked for problem in task.deferred),
     )
+
+
+def _task_resources(resources: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The resources a deploy registers as tasks.
+
+    Every ``Custom::ScheduledTask``, and every other custom resource (a generic
+    ``AWS::CloudFormation::CustomResource``, or any ``Custom::`` type) whose ServiceToken names
+    the registry: the function a ``Custom::ScheduledTask`` names as its ServiceToken, the
+    stack's ``RegistryFunction``, or the same token a ``Custom::ScheduledTask`` has.
+    """
+    declared = [(str(name), item) for name, item in resources.items() if isinstance(item, Mapping)]
+    scheduled_tokens = [
+        _mapping(item.get("Properties")).get("ServiceToken")
+        for _, item in declared
+        if item.get("Type") == TASK_RESOURCE_TYPE
+    ]
+    registries = {
+        name
+        for name in [REGISTRY_FUNCTION_ID, *_intrinsic_references(scheduled_tokens)]
+        if _mapping(resources.get(name)).get("Type") in FUNCTION_RESOURCE_TYPES
+    }
+
+    def is_task(resource: Mapping[str, Any]) -> bool:
+        kind = resource.get("Type")
+        if kind == TASK_RESOURCE_TYPE:
+            return True
+        if kind != GENERIC_CUSTOM_RESOURCE_TYPE and not (
+            isinstance(kind, str) and kind.startswith("Custom::")
+        ):
+            return False
+        token = _mapping(resource.get("Properties")).get("ServiceToken")
+        return token is not None and (
+            token in scheduled_tokens or not registries.isdisjoint(_intrinsic_references(token))
+        )
+
+    return [(name, item) for name, item in declared if is_task(item)]
 
 
 @dataclass
@@ -567,6 +694,8 @@ def _check_task(resolver: _Resolver, logical_id: str, resource: Mapping[str, Any
 
     function_timeout = resolver.function_timeout(function_id) if function_id else None
     requested = _whole_number(properties.get("TimeoutSeconds"))
+    if any(problem.field_path == "TimeoutSeconds" for problem in task.problems):
+        requested = None  # already refused on its own (over Lambda's 900 seconds, say)
     if requested is not None and function_timeout is not None and requested > function_timeout:
         task.problems.append(
             Problem(
@@ -741,7 +870,6 @@ def _under_any(field_path: str, prefixes: list[str]) -> bool:
 
 
 def _whole_number(value: Any) -> int | None:
-    try:
-        return int(str(value))
-    except ValueError:
-        return None
+    # ASCII digits only: int() would read '٣٠' (Arabic-Indic digits) as 30.
+    text = str(value)
+    return int(text) if _INDEX.fullmatch(text) else None

@@ -36,12 +36,21 @@ def _describe_interval(seconds: int) -> str:
 def _describe_cron(schedule: CronSchedule) -> str:
     options = Options()
     options.use_24hour_time_format = True
+    fields = list(schedule.spec.fields_text)
     if schedule.is_aws:
         # cron-descriptor reads Quartz: a leading seconds field, and day-of-week 1-7 = SUN-SAT.
-        expression = "0 " + " ".join(schedule.spec.fields_text)
+        # AWS's 'L' alone in day-of-week is Saturday, which it cannot read; 7 says the same.
+        fields[4] = ",".join("7" if item.upper() == "L" else item for item in fields[4].split(","))
+        expression = "0 " + " ".join(fields)
         options.day_of_week_start_index_zero = False
     else:
-        expression = " ".join(schedule.spec.fields_text)
+        expression = " ".join(fields)
         options.day_of_week_start_index_zero = True
-    description: str = ExpressionDescriptor(expression, options).get_description()
+    try:
+        description: str = ExpressionDescriptor(expression, options).get_description()
+    except Exception:
+        # cron-descriptor reads a dialect close to ours, not ours: whatever it cannot read (or
+        # any fault of its own) is shown as written rather than failing the caller, which may be
+        # a status table, an alert email or `cronfleet next`.
+        return schedule.expression
     return description

@@ -7,3 +7,12 @@ class ScheduleError(ValueError):
     The message is meant for people: it says what is wrong and where, for example
     ``hour field '25': 25 is out of range 0-23``.
     """
+
+
+def quoted(text: str, *, quote: bool = True) -> str:
+    """Echo user input in a message: briefly, and on one line whatever it holds."""
+    if len(text) > 40:
+        text = text[:37] + "..."
+    if not text.isprintable():
+        return repr(text)
+    return f"'{text}'" if quote else text

@@ -13,6 +13,7 @@ Every run time is an aware UTC ``datetime`` on a whole minute.
 from __future__ import annotations
 
 import re
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,36 +22,88 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cronfleet.schedule import timeline
 from cronfleet.schedule.calendar import SEARCH_HORIZON_YEARS, WallCalendar
-from cronfleet.schedule.errors import ScheduleError
-from cronfleet.schedule.fields import CronSpec, parse_aws_cron, parse_unix_cron
+from cronfleet.schedule.errors import ScheduleError, quoted
+from cronfleet.schedule.fields import CronSpec, ascii_number, parse_aws_cron, parse_unix_cron
 
-_RATE = re.compile(r"^rate\(\s*(?P<value>[^\s)]+)\s+(?P<unit>[A-Za-z]+)\s*\)$")
-_AT = re.compile(r"^at\((?P<when>[^)]*)\)$")
-_AT_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
-_WRAPPED = re.compile(r"^(?P<kind>[A-Za-z]+)\((?P<body>.*)\)$", re.DOTALL)
+# All matched with fullmatch: in Python regexes '$' also matches before a trailing newline.
+_RATE = re.compile(r"rate\(\s*(?P<value>[^\s)]+)\s+(?P<unit>[A-Za-z]+)\s*\)")
+_AT = re.compile(r"at\((?P<when>[^)]*)\)")
+_AT_FORMAT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
+_WRAPPED = re.compile(r"(?P<kind>[A-Za-z]+)\((?P<body>.*)\)", re.DOTALL)
 _RATE_UNITS = {"minute": 60, "hour": 3600, "day": 86400}
 _SUB_MINUTE_UNITS = {"second", "seconds", "millisecond", "milliseconds"}
+# EventBridge Scheduler's limit for a schedule expression.
+MAX_EXPRESSION_LENGTH = 256
+# The longest rate: one that runs at least once within the horizon a cron expression must match
+# in. Longer ones would run beyond the engine's last year, or overflow a datetime.
+MAX_RATE = timedelta(days=SEARCH_HORIZON_YEARS * 365)
+# The engine answers from 1970 to the end of 2199, AWS cron's years, in every zone (UTC+14 starts
+# 1970 on the last day of 1969, UTC-12 ends 2199 on the first day of 2200): no schedule has runs
+# outside them, so no date arithmetic leaves datetime's range.
+END_OF_TIME = datetime(2200, 1, 2, tzinfo=UTC)
+START_OF_TIME = datetime(1969, 12, 31, tzinfo=UTC)
+# Files of the system's zoneinfo directory that ZoneInfo loads but that are no IANA zone: the
+# machine's own setting (localtime), tzcode's internal default (posixrules), a zone meaning
+# "not configured" (Factory), and the copies of the database under posix/ and right/ (right/
+# counts leap seconds, which shifts every run by about half a minute).
+_NOT_IANA_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+_NOT_IANA_DIRECTORIES = frozenset({"posix", "right"})
+# IANA names: ASCII letters, digits, '_', '-' and '+', in '/'-separated parts that each start
+# with a letter. A name that is a path ('/etc/localtime', 'Europe/../UTC') is no zone name.
+_IANA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z][A-Za-z0-9_+-]*)*")
+_IANA_EXAMPLE = "use an IANA name such as 'Europe/London'"
 
 
 def load_timezone(name: str) -> ZoneInfo:
     """Resolve an IANA timezone name, with a clear error for anything else."""
     if not isinstance(name, str) or not name.strip():
-        raise ScheduleError("timezone is empty; use an IANA name such as 'Europe/London'")
+        raise ScheduleError(f"timezone is empty; {_IANA_EXAMPLE}")
+    shown = quoted(name)
+    if name in _NOT_IANA_ZONES or name.split("/", 1)[0] in _NOT_IANA_DIRECTORIES:
+        raise ScheduleError(
+            f"timezone {shown} is no IANA zone, only a file some systems keep with their zone "
+            f"data; {_IANA_EXAMPLE}"
+        )
+    if not _IANA_NAME.fullmatch(name):
+        raise ScheduleError(f"unknown timezone {shown}: {_IANA_EXAMPLE}{_suggestion(name)}")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        hint = _closest_timezone(name)
-        suggestion = f"; did you mean '{hint}'?" if hint else ""
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ScheduleError(
-            f"unknown timezone '{name}': use an IANA name such as 'Europe/London'{suggestion}"
+            f"unknown timezone {shown}: {_IANA_EXAMPLE}{_suggestion(name)}"
         ) from exc
 
 
-def _closest_timezone(name: str) -> str | None:
+def _suggestion(name: str) -> str:
     import difflib  # only on the error path
 
-    matches = difflib.get_close_matches(name, available_timezones(), n=1, cutoff=0.75)
-    return matches[0] if matches else None
+    if len(name) > 64:  # no zone name is that long; difflib on it would only be slow
+        return ""
+    candidates = available_timezones() - _NOT_IANA_ZONES
+    matches = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
+    return f"; did you mean '{matches[0]}'?" if matches else ""
+
+
+def _check_characters(expression: str) -> None:
+    """Refuse anything but printable ASCII, spaces and tabs, naming the first offender.
+
+    Python's number parsing reads Unicode digits (U+0665, an Arabic-Indic five, as 5; U+00B9,
+    a superscript one, passes isdigit() and then fails int()), and its whitespace splitting
+    takes no-break and ideographic spaces. No cron dialect does either.
+    """
+    for position, char in enumerate(expression, 1):
+        if char == "\t" or " " <= char <= "~":
+            continue
+        code = f"U+{ord(char):04X}"
+        if ord(char) < 0x20 or ord(char) == 0x7F:
+            kind = "is a control character; a schedule is one line of text"
+        elif char.isdigit() or unicodedata.category(char) == "Nd":
+            kind = "is not an ASCII digit; write numbers with 0-9"
+        elif char.isspace():
+            kind = "is not an ASCII space; separate fields with spaces or tabs"
+        else:
+            kind = "is not ASCII; schedules are written in ASCII"
+        raise ScheduleError(f"{char!r} ({code}) at position {position} {kind}")
 
 
 class Schedule(ABC):
@@ -62,9 +115,17 @@ class Schedule(ABC):
         self.expression = expression
         self.timezone = zone
 
-    @abstractmethod
     def next_run(self, after: datetime) -> datetime | None:
         """The first run strictly after ``after`` (aware), or None if there is none."""
+        after = max(_require_aware(after), START_OF_TIME)
+        if after >= END_OF_TIME:
+            return None
+        run = self._next_after(after)
+        return run if run is not None and run < END_OF_TIME else None
+
+    @abstractmethod
+    def _next_after(self, after: datetime) -> datetime | None:
+        """``next_run`` for an ``after`` within the engine's years."""
 
     @property
     def is_one_time(self) -> bool:
@@ -116,10 +177,10 @@ class CronSchedule(Schedule):
         self.kind = "aws-cron" if aws else "cron"
         self._calendar = WallCalendar(spec)
 
-    def next_run(self, after: datetime) -> datetime | None:
+    def _next_after(self, after: datetime) -> datetime | None:
         return timeline.next_instant(
             self.timezone,
-            _require_aware(after),
+            after,
             self._calendar.next_after,
             fixed_time=self.spec.fixed_time,
         )
@@ -142,9 +203,9 @@ class RateSchedule(Schedule):
         super().__init__(expression, zone)
         self.interval = interval
 
-    def next_run(self, after: datetime) -> datetime | None:
+    def _next_after(self, after: datetime) -> datetime | None:
         seconds = int(self.interval.total_seconds())
-        timestamp = int(_require_aware(after).timestamp() // seconds) * seconds + seconds
+        timestamp = int(after.timestamp() // seconds) * seconds + seconds
         return datetime.fromtimestamp(timestamp, UTC)
 
 
@@ -167,16 +228,16 @@ class AtSchedule(Schedule):
 
     @cached_property
     def run_at(self) -> datetime:
-        epoch = datetime(1970, 1, 1, tzinfo=UTC)
-        run = timeline.next_instant(self.timezone, epoch, self._next_wall, fixed_time=True)
-        assert run is not None  # the wall time lies after the epoch
+        # From the engine's first instant: at(1970-01-01T00:00:00) east of UTC is still 1969.
+        run = timeline.next_instant(self.timezone, START_OF_TIME, self._next_wall, fixed_time=True)
+        assert run is not None  # years are 1970-2199, all after START_OF_TIME
         return run
 
     def _next_wall(self, wall: datetime) -> datetime | None:
         return self.wall if self.wall > wall else None
 
-    def next_run(self, after: datetime) -> datetime | None:
-        return self.run_at if self.run_at > _require_aware(after) else None
+    def _next_after(self, after: datetime) -> datetime | None:
+        return self.run_at if self.run_at > after else None
 
 
 def _require_aware(moment: datetime) -> datetime:
@@ -204,8 +265,13 @@ def _parse_cached(expression: str, timezone: str) -> Schedule:
 def _parse(expression: str, zone: ZoneInfo) -> Schedule:
     if not isinstance(expression, str) or not expression.strip():
         raise ScheduleError("schedule is empty")
+    if len(expression) > MAX_EXPRESSION_LENGTH:
+        raise ScheduleError(
+            f"schedule is {len(expression)} characters long; at most {MAX_EXPRESSION_LENGTH}"
+        )
+    _check_characters(expression)
     text = expression.strip()
-    wrapped = _WRAPPED.match(text)
+    wrapped = _WRAPPED.fullmatch(text)
     if wrapped is None:
         schedule: Schedule = _cron(text, zone, parse_unix_cron(text), aws=False)
     else:
@@ -236,7 +302,7 @@ def _cron(text: str, zone: ZoneInfo, spec: CronSpec, *, aws: bool) -> CronSchedu
 
 
 def _parse_rate(text: str) -> timedelta:
-    match = _RATE.match(text)
+    match = _RATE.fullmatch(text)
     if match is None:
         raise ScheduleError(f"'{text}' is not a rate; write rate(N minutes|hours|days)")
     value_text, unit = match["value"], match["unit"].lower()
@@ -245,15 +311,24 @@ def _parse_rate(text: str) -> timedelta:
     singular = unit.removesuffix("s")
     if singular not in _RATE_UNITS:
         raise ScheduleError(f"'{text}': unit '{unit}' must be minutes, hours or days")
-    if not value_text.isdigit() or int(value_text) < 1:
+    count = ascii_number(value_text)
+    if count is None or count < 1:
         raise ScheduleError(f"'{text}': '{value_text}' must be a whole number of 1 or more")
-    return timedelta(seconds=int(value_text) * _RATE_UNITS[singular])
+    seconds = _RATE_UNITS[singular]
+    if count > MAX_RATE.total_seconds() // seconds:
+        longest = int(MAX_RATE.total_seconds() // seconds)
+        in_unit = f" ({longest} {singular}s)" if singular != "day" else ""
+        raise ScheduleError(
+            f"'{text}': the longest rate is {MAX_RATE.days} days{in_unit}, about "
+            f"{SEARCH_HORIZON_YEARS} years"
+        )
+    return timedelta(seconds=count * seconds)
 
 
 def _parse_at(text: str) -> datetime:
-    match = _AT.match(text)
+    match = _AT.fullmatch(text)
     when = match["when"].strip() if match else ""
-    if not _AT_FORMAT.match(when):
+    if not _AT_FORMAT.fullmatch(when):
         raise ScheduleError(f"'{text}' is not a one-time schedule; write at(yyyy-mm-ddThh:mm:ss)")
     try:
         wall = datetime.fromisoformat(when)

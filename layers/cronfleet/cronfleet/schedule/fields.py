@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
-from cronfleet.schedule.errors import ScheduleError
+from cronfleet.schedule.errors import ScheduleError, quoted
 
 
 class Dialect(Enum):
@@ -86,27 +86,48 @@ UNIX_DAY_OF_WEEK = _FieldRange("day-of-week", 0, 7, UNIX_WEEKDAY_NAMES)
 AWS_DAY_OF_WEEK = _FieldRange("day-of-week", 1, 7, AWS_WEEKDAY_NAMES)
 YEAR = _FieldRange("year", 1970, 2199, {})
 
-_NTH_WEEKDAY = re.compile(r"^(?P<day>[A-Za-z]+|\d+)#(?P<n>\d+)$")
-_LAST_WEEKDAY = re.compile(r"^(?P<day>[A-Za-z]+|\d+)L$", re.IGNORECASE)
-_NEAREST_WEEKDAY = re.compile(r"^(?P<day>\d+)W$", re.IGNORECASE)
+# Matched with fullmatch, and digits spelt [0-9]: in Python regexes '$' also matches before a
+# trailing newline, and '\d' matches any Unicode digit (U+0665, an Arabic-Indic five).
+_NTH_WEEKDAY = re.compile(r"(?P<day>[A-Za-z]+|[0-9]+)#(?P<n>[0-9]+)")
+_LAST_WEEKDAY = re.compile(r"(?P<day>[A-Za-z]+|[0-9]+)L", re.IGNORECASE)
+_NEAREST_WEEKDAY = re.compile(r"(?P<day>[0-9]+)W", re.IGNORECASE)
+_DIGITS = re.compile(r"[0-9]+")
+# Beyond every limit of the engine; digit strings longer than this stand for it, so int() never
+# meets Python's limit on the length of a number (5,000 digits must be "out of range", not a
+# crash).
+BEYOND_ANY_LIMIT = 10**18
+
+
+def ascii_number(text: str) -> int | None:
+    """The value of a plain ASCII decimal number, or None.
+
+    ``str.isdigit`` and ``int`` accept any Unicode digit (U+0665, an Arabic-Indic five, reads
+    as 5; U+00B9, a superscript one, passes isdigit and then fails int), which no cron dialect
+    does. Numbers of more than 18 digits come back as BEYOND_ANY_LIMIT.
+    """
+    if not _DIGITS.fullmatch(text):
+        return None
+    significant = text.lstrip("0") or "0"
+    return int(significant) if len(significant) <= 18 else BEYOND_ANY_LIMIT
 
 
 def _fail(spec: _FieldRange, text: str, reason: str) -> ScheduleError:
-    return ScheduleError(f"{spec.name} field '{text}': {reason}")
+    return ScheduleError(f"{spec.name} field {quoted(text)}: {reason}")
 
 
 def _value(spec: _FieldRange, token: str, text: str) -> int:
-    if token.isdigit():
-        number = int(token)
-    elif token.upper() in spec.names:
-        return spec.names[token.upper()]
-    elif spec.names:
-        names = ", ".join(spec.names)
-        raise _fail(spec, text, f"'{token}' is not a number or one of {names}")
-    else:
+    number = ascii_number(token)
+    if number is None:
+        if token.upper() in spec.names:
+            return spec.names[token.upper()]
+        if spec.names:
+            names = ", ".join(spec.names)
+            raise _fail(spec, text, f"'{token}' is not a number or one of {names}")
         raise _fail(spec, text, f"'{token}' is not a number")
     if not spec.low <= number <= spec.high:
-        raise _fail(spec, text, f"{number} is out of range {spec.low}-{spec.high}")
+        raise _fail(
+            spec, text, f"{quoted(token, quote=False)} is out of range {spec.low}-{spec.high}"
+        )
     return number
 
 
@@ -125,9 +146,10 @@ def _item_values(spec: _FieldRange, item: str, text: str, *, allow_step: bool) -
     if slash:
         if not allow_step:
             raise _fail(spec, text, "'/' increments are not allowed in this field")
-        if not step_text.isdigit() or int(step_text) == 0:
+        number = ascii_number(step_text)
+        if number is None or number == 0:
             raise _fail(spec, text, f"increment '{step_text}' must be a whole number of 1 or more")
-        step = int(step_text)
+        step = number
     if base == "*":
         return list(range(spec.low, spec.high + 1, step))
     start_text, dash, end_text = base.partition("-")
@@ -172,7 +194,7 @@ def parse_days_of_month(text: str, dialect: Dialect) -> DaysOfMonth:
             last_day = True
         elif upper == "LW":
             last_weekday = True
-        elif match := _NEAREST_WEEKDAY.match(item):
+        elif match := _NEAREST_WEEKDAY.fullmatch(item):
             nearest.add(_value(spec, match["day"], text))
         elif "?" in item:
             raise _fail(spec, text, "'?' must stand alone in the field")
@@ -201,12 +223,12 @@ def parse_days_of_week(text: str, dialect: Dialect) -> DaysOfWeek:
             if dialect is Dialect.UNIX:
                 raise _fail(spec, text, "'L' alone is AWS syntax for Saturday; write 6 or SAT")
             values.add(_to_weekday(7, dialect))  # AWS: the last day of the week, Saturday
-        elif match := _NTH_WEEKDAY.match(item):
-            n = int(match["n"])
-            if not 1 <= n <= 5:
-                raise _fail(spec, text, f"'#{n}' must be between #1 and #5")
+        elif match := _NTH_WEEKDAY.fullmatch(item):
+            n = ascii_number(match["n"])
+            if n is None or not 1 <= n <= 5:
+                raise _fail(spec, text, f"{quoted('#' + match['n'])} must be between #1 and #5")
             nth.add((_to_weekday(_value(spec, match["day"], text), dialect), n))
-        elif match := _LAST_WEEKDAY.match(item):
+        elif match := _LAST_WEEKDAY.fullmatch(item):
             last.add(_to_weekday(_value(spec, match["day"], text), dialect))
         elif "?" in item:
             raise _fail(spec, text, "'?' must stand alone in the field")
