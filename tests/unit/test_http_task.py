@@ -223,6 +223,15 @@ def test_a_name_resolving_to_an_embedded_private_address_is_refused_unless_opted
     assert call(target(AllowPrivateNetwork=True), answer(204), resolver=resolver).status == 204
 
 
+def test_a_url_the_http_client_cannot_parse_is_refused_not_retried() -> None:
+    # Given a host that passes the definition's checks but that IDNA 2008 rejects
+    http = target("https://\u2603.example/cron?key=abc")
+
+    with pytest.raises(HttpTargetRefused, match="is not a valid URL") as refused:
+        call(http, never_called)
+    assert refused.value.url == "https://\u2603.example/cron"  # the query is not shown
+
+
 def test_plain_http_is_refused_unless_allowed() -> None:
     # An HttpTarget cannot even be built with an http:// URL by default; a target built
     # without validation (a stale envelope, a hand-made model) is refused by the caller too.

@@ -47,11 +47,9 @@ CREDENTIAL_ENDPOINTS: dict[IPv4Address | IPv6Address, str] = {
     ip_address("169.254.170.23"): "the EKS Pod Identity credentials service",
     ip_address("fd00:ec2::23"): "the EKS Pod Identity credentials service",
 }
-# Kept for callers that test membership; the reasons above say which service each one is.
-METADATA_ADDRESSES = frozenset(CREDENTIAL_ENDPOINTS)
 _CREDENTIAL_IPV4 = {int(a): r for a, r in CREDENTIAL_ENDPOINTS.items() if a.version == 4}
 
-# IPv6 ranges whose last 32 bits are an IPv4 address the packet is delivered to.
+# IPv6 ranges that carry an IPv4 address, to which a host, gateway or relay delivers the packet.
 _IPV4_MAPPED = IPv6Network("::ffff:0:0/96")  # RFC 4291: a dual-stack socket connects over IPv4
 _IPV4_TRANSLATED = IPv6Network("::ffff:0:0:0/96")  # RFC 2765 (SIIT)
 _IPV4_COMPATIBLE = IPv6Network("::/96")  # RFC 4291, deprecated, still routed by some stacks
