@@ -9,6 +9,8 @@ address to the local server; every other hop is a real connection to a checked a
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import logging
 import threading
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
@@ -36,7 +39,7 @@ from cronfleet.lifecycle import Trigger
 from cronfleet.registry import HttpTarget
 from cronfleet.task import NonRetryableError, TaskContext
 
-SECRET = "loopback-s3cret-9f8e7d"
+SECRET = "loopback-s3cret-9f8e7d/+=&<'>"
 SECRET_ARN = "arn:aws:ssm:us-east-1:123456789012:parameter/cronfleet/test-token"
 PUBLIC_IP = "93.184.215.14"
 
@@ -87,6 +90,22 @@ def make_handler(seen: Seen, port: Callable[[], int]) -> type[BaseHTTPRequestHan
             elif path == "/echo":
                 token = self.headers.get("Authorization", "")
                 self.reply(200, {"success": True, "echo": token}, {"X-Echo": token})
+            elif path == "/echo-encoded":
+                # The token travels on in a Location, percent-encoded, to a page that echoes it
+                # as servers do: HTML-escaped, JSON with "\\/", URL-encoded, in a Basic header.
+                token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                self.redirect(f"/echoed?t={quote(token, safe='')}")
+            elif path == "/echoed":
+                token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                basic = base64.b64encode(f"cron:{token}".encode()).decode()
+                page = {
+                    "html": f"<p>Hello {html.escape(token)}</p>",
+                    "json": json.dumps(token).replace("/", "\\/"),
+                    "query": quote_plus(token),
+                    "basic": f"Basic {basic}",
+                    "asked": self.path,
+                }
+                self.reply(503, page)
             elif path == "/slow":
                 time.sleep(2)
                 self.reply(200, {})
@@ -305,6 +324,35 @@ def test_the_secret_is_sent_but_never_logged_raised_or_recorded(
     ):
         assert SECRET not in text
     assert "Bearer ***" in result.body_preview
+
+
+def test_a_secret_echoed_encoded_is_never_logged_raised_or_recorded(
+    server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    # Given a real server that redirects with the token in the query, then echoes it encoded
+    with pytest.raises(HttpCallFailed) as failed:
+        call(opted_in(server.url("/echo-encoded"), SecretArn=SECRET_ARN))
+
+    # Then the server did get it, and none of its encodings is in what the caller produced
+    assert [h["Authorization"] for _, h in server.seen.requests] == [f"Bearer {SECRET}"] * 2
+    assert server.seen.paths()[1] == f"/echoed?t={quote(SECRET, safe='')}"
+    error = failed.value
+    assert error.result is not None
+    forms = [
+        SECRET,
+        quote(SECRET, safe=""),
+        quote_plus(SECRET),
+        html.escape(SECRET),
+        json.dumps(SECRET)[1:-1].replace("/", "\\/"),
+        base64.b64encode(f"cron:{SECRET}".encode()).decode(),
+    ]
+    for text in (str(error), json.dumps(error.result.as_record()), caplog.text):
+        for form in forms:
+            assert form not in text
+    assert error.result.url == server.url("/echoed?t=***")
+    assert "Basic ***" in error.result.body_preview
 
 
 # --- The task function ---------------------------------------------------------------------

@@ -85,7 +85,7 @@ def never_called(request: httpx.Request) -> httpx.Response:
     [
         ("10.0.0.5", "a private address"),
         ("169.254.169.254", "the cloud instance metadata service"),
-        ("::ffff:127.0.0.1", "a loopback address (embedded in ::ffff:127.0.0.1)"),
+        ("::ffff:127.0.0.1", "a loopback address (127.0.0.1 embedded as IPv4-mapped)"),
         ("127.0.0.1", "a loopback address"),
         ("fd00:ec2::254", "the cloud instance metadata service"),
     ],
@@ -132,6 +132,104 @@ def test_allow_private_network_never_lets_the_metadata_service_through(address: 
 
     with pytest.raises(HttpTargetRefused, match=r"metadata service.*never a task's target"):
         call(target(AllowPrivateNetwork=True), never_called, resolver=resolver)
+
+
+# Each: an address a resolver may answer, and what a connection to it reaches.
+EMBEDDED_CREDENTIAL_ENDPOINTS = {
+    "IPv4-compatible": ("::a9fe:a9fe", "(169.254.169.254 embedded as IPv4-compatible)"),
+    "NAT64 local-use": ("64:ff9b:1::a9fe:a9fe", "(169.254.169.254 embedded by local-use NAT64)"),
+    "NAT64 well-known": ("64:ff9b::a9fe:a9fe", "(169.254.169.254 embedded by NAT64)"),
+    "6to4": ("2002:a9fe:a9fe::", "(169.254.169.254 embedded by 6to4)"),
+    "Teredo": (
+        "2001:0:4136:e378:8000:63bf:5601:5601",
+        "(169.254.169.254 embedded as the Teredo client)",
+    ),
+    "ISATAP": ("2600:1f18::200:5efe:a9fe:a9fe", "(169.254.169.254 embedded by ISATAP)"),
+    "SIIT": ("::ffff:0:a9fe:a9fe", "(169.254.169.254 embedded as IPv4-translated)"),
+    "IMDS IPv6 with a zone": ("fd00:ec2::254%eth0", "the cloud instance metadata service"),
+    "EKS Pod Identity": ("169.254.170.23", "the EKS Pod Identity credentials service"),
+    "EKS Pod Identity IPv6": ("fd00:ec2::23", "the EKS Pod Identity credentials service"),
+}
+
+
+@pytest.mark.parametrize(
+    ("address", "said"),
+    EMBEDDED_CREDENTIAL_ENDPOINTS.values(),
+    ids=EMBEDDED_CREDENTIAL_ENDPOINTS.keys(),
+)
+def test_a_name_resolving_to_a_credentials_endpoint_in_any_spelling_is_refused_even_opted_in(
+    address: str, said: str
+) -> None:
+    # Given a task that opted in to private networks, and a name resolving to the metadata
+    # service (or a credentials endpoint) written as some other address
+    resolver = dns({"api.example.com": [address]})
+
+    # When it is called, then nothing is contacted and the refusal names what it reaches
+    with pytest.raises(HttpTargetRefused) as refused:
+        call(target(AllowPrivateNetwork=True), never_called, resolver=resolver)
+    assert said in refused.value.reason
+    assert refused.value.reason.endswith("never a task's target")
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://2852039166/latest/meta-data/",
+        "http://0xa9fea9fe/latest/meta-data/",
+        # (Octal, "0251.0376.0251.0376", never gets here: httpx rejects the Location itself.)
+        "http://169.254.43518/latest/meta-data/",
+        "http://169.254.169.254./latest/meta-data/",
+        "http://[::a9fe:a9fe]/latest/meta-data/",
+        "http://[64:ff9b:1::a9fe:a9fe]/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/latest/meta-data/",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://169.254.170.2/v2/credentials/x",
+        "http://169.254.170.23/v1/credentials",
+        "http://[fd00:ec2::23]/v1/credentials",
+    ],
+)
+def test_a_redirect_to_a_credentials_endpoint_in_any_spelling_is_refused(location: str) -> None:
+    hops: list[str] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        hops.append(str(request.url))
+        return httpx.Response(302, headers={"Location": location})
+
+    http = target(AllowInsecureHttp=True, AllowPrivateNetwork=True)
+
+    with pytest.raises(HttpTargetRefused, match=r"never a task's target") as refused:
+        call(http, server)
+    assert refused.value.url.endswith("(redirect 1)")
+    assert hops == [f"https://{PUBLIC_IP}/cron"]
+
+
+@pytest.mark.parametrize(
+    ("address", "said"),
+    [
+        ("2600::200:5efe:a00:1", "a private address (10.0.0.1 embedded by ISATAP)"),
+        ("::a00:1", "a private address (10.0.0.1 embedded as IPv4-compatible)"),
+        ("64:ff9b:1::7f00:1", "a loopback address (127.0.0.1 embedded by local-use NAT64)"),
+    ],
+)
+def test_a_name_resolving_to_an_embedded_private_address_is_refused_unless_opted_in(
+    address: str, said: str
+) -> None:
+    resolver = dns({"api.example.com": [address]})
+
+    with pytest.raises(HttpTargetRefused) as refused:
+        call(target(), never_called, resolver=resolver)
+    assert f"api.example.com resolves to {address}, {said}" in refused.value.reason
+    assert refused.value.reason.endswith("set AllowPrivateNetwork: true to call it on purpose")
+    assert call(target(AllowPrivateNetwork=True), answer(204), resolver=resolver).status == 204
+
+
+def test_a_url_the_http_client_cannot_parse_is_refused_not_retried() -> None:
+    # Given a host that passes the definition's checks but that IDNA 2008 rejects
+    http = target("https://\u2603.example/cron?key=abc")
+
+    with pytest.raises(HttpTargetRefused, match="is not a valid URL") as refused:
+        call(http, never_called)
+    assert refused.value.url == "https://\u2603.example/cron"  # the query is not shown
 
 
 def test_plain_http_is_refused_unless_allowed() -> None:

@@ -8,14 +8,23 @@ the repository's template.yaml with the output pasted under Resources.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from cronfleet.cli import app
-from cronfleet.migration import ImportedTask, import_file
+from cronfleet.migration import (
+    ImportedTask,
+    import_crontab,
+    import_file,
+    render_resources,
+    report_lines,
+)
 from cronfleet.registry import validate_template
 
 REPO = Path(__file__).resolve().parents[2]
@@ -250,6 +259,209 @@ def test_the_token_import_still_pastes_cleanly(tmp_path: Path) -> None:
     result = run_import(crontab(tmp_path, *TOKEN_CRONTAB))
 
     assert_pastes_cleanly(tmp_path, result.stdout, imported=4)
+
+
+# --- Tokens in URLs (hostile fixtures) ---------------------------------------------------------
+
+# Every made-up token in tests/fixtures/migration/hostile_*; none may be printed, anywhere.
+HOSTILE_TOKENS = [
+    "slackPathTokenZ9", "T0HOSTILE/B0HOSTILE/slackPathTokenZ9", "tQueryTok9", "tokenQueryTok1",
+    "keyQueryTok2", "sigQueryTok3", "accessQueryTok4", "secretQueryTok5",
+    "8f14e45fceea167a5a36dedd4bea2543", "T000/B000/XXXX", "XXXX", "discordPathTok-AbC_123",
+    "112233445566778899/discordPathTok", "basicPassTok6", "0f8e3a52-9c1b-4d7e-8a6f-2b3c4d5e6f70",
+    "a1B2c3D4e5F6g7H8", "firstWordTok7", "5d41402abc4b2a76b9719d911017c592", "bearerMovesTok8",
+    "vercelQueryTok1", "vercelQueryTok2", "vercelFragmentTok3", "vercelQueryTok4",
+    "9f86d081884c7d659a2feaa0c55ad015", "c4ca4238a0b923820dcc509a6f75849b",
+]  # fmt: skip
+# Each: a word on the line of hostile_crontab, and what its warning must say.
+HOSTILE_CRONTAB_WARNINGS = {
+    "SLACK_HOOK=": "SLACK_HOOK is set here, but no imported task uses it",
+    "?t=": "its URL carries a credential in the query (t=...), which would sit in the template",
+    "?token=": "carries a credential in the query (token=...)",
+    "&key=": "carries a credential in the query (key=...)",
+    "?sig=": "carries a credential in the query (sig=...)",
+    "?access_token=": "carries a credential in the query (access_token=...)",
+    "?secret=": "carries a credential in the query (secret=...)",
+    "?cb=": "carries a credential in the query (cb=...)",  # a random value under any name
+    "/T000/": "its URL is a Slack webhook, whose path is its credential "
+    "(https://hooks.slack.com/services/***)",
+    "discord.com": "its URL is a Discord webhook, whose path is its credential "
+    "(https://discord.com/api/webhooks/***)",
+    "$SLACK_HOOK": "its URL is a Slack webhook",  # the token came from a variable
+    "basicUser": "its URL https://api.example.com/cron/basic carries user:password@ credentials",
+    "hc-ping.com": "its URL is a Healthchecks.io ping URL, whose path is its credential",
+    "/cron/run/": "what looks like a token in its path (https://api.example.com/cron/run/***)",
+    "firstWordTok7": "it runs 'https://hooks.slack.com/services/***', not curl or wget",
+    "X-Trace": "its X-Trace header's value looks like a token",
+}  # fmt: skip
+
+
+def line_of(path: Path, word: str) -> int:
+    (number,) = [n for n, line in enumerate(path.read_text().splitlines(), 1) if word in line]
+    return number
+
+
+def test_a_hostile_crontab_prints_no_token_on_stdout_or_stderr() -> None:
+    result = run_import(FIXTURES / "hostile_crontab")
+
+    assert result.exit_code == 1
+    for token in HOSTILE_TOKENS:
+        assert token not in result.stdout
+        assert token not in result.stderr
+
+
+def test_each_url_borne_token_refuses_its_line_with_the_reason_and_the_token_masked() -> None:
+    path = FIXTURES / "hostile_crontab"
+
+    warnings = warnings_of(run_import(path))
+
+    expected = {
+        f"warning: hostile_crontab line {line_of(path, word)}: not translated: ": reason
+        for word, reason in HOSTILE_CRONTAB_WARNINGS.items()
+    }
+    assert len(warnings) == len(expected)
+    for prefix, reason in expected.items():
+        (warning,) = [warning for warning in warnings if warning.startswith(prefix)]
+        assert reason in warning
+
+
+def test_a_bearer_token_moves_to_a_parameter_and_only_its_name_is_printed(tmp_path: Path) -> None:
+    path = FIXTURES / "hostile_crontab"
+
+    result = run_import(path)
+
+    assert "  MovesTask:" in result.stdout
+    assert "parameter/cronfleet/bearer-token-1" in result.stdout
+    line = line_of(path, "bearerMovesTok8")
+    assert (
+        "note:   aws ssm put-parameter --type SecureString --name /cronfleet/bearer-token-1 "
+        f"--value '<the token written on hostile_crontab line {line}>'   # used by MovesTask"
+    ) in result.stderr
+    assert_pastes_cleanly(tmp_path, result.stdout, imported=1)
+
+
+def test_a_hostile_vercel_json_prints_no_token_and_names_each_entry() -> None:
+    result = run_import(FIXTURES / "hostile_vercel.json", "--base-url", BASE_URL)
+
+    assert result.exit_code == 1
+    for token in HOSTILE_TOKENS:
+        assert token not in result.output
+    assert "  DigestTask:" in result.stdout
+    assert result.stdout.count("Type: Custom::ScheduledTask") == 1
+    prefix = "warning: hostile_vercel.json crons"
+    assert [warning.split(": not translated: ")[0] for warning in warnings_of(result)] == [
+        f"{prefix}[1] (/api/cron/ping)",
+        f"{prefix}[2] (/api/cron/ping)",
+        f"{prefix}[3] (/api/cron/ping)",
+        f"{prefix}[4] (/api/cron/***)",
+        f"{prefix}[5] (/api/cron/***)",
+        f"{prefix}[6] (api/cron/no-slash)",
+    ]
+    assert "a credential in the fragment (access_token=...)" in result.stderr
+    assert "its schedule '0 25 * * *' is not valid" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("base_url", "token", "reason"),
+    [
+        ("https://app.example.com/?v=aB3dE5gH7jK9mN1p", "aB3dE5gH7jK9mN1p", "the query (v=...)"),
+        ("https://app.example.com/?x=1#t=fragTok42", "fragTok42", "the fragment (t=...)"),
+        ("https://hooks.slack.com/services/T9/B9/baseHookTok0", "baseHookTok0", "Slack webhook"),
+        ("https://me:basePassTok1@app.example.com", "basePassTok1", "user:password@"),
+        ("https://app.example.com/?page=2", "page=2", "must not have a query"),
+    ],
+)
+def test_a_base_url_carrying_a_token_is_refused_without_printing_it(
+    base_url: str, token: str, reason: str
+) -> None:
+    result = run_import(FIXTURES / "seed000_vercel.json", "--base-url", base_url)
+
+    assert result.exit_code == 2
+    assert reason in flat(result.output)
+    assert token not in result.output
+
+
+def test_a_value_another_line_sends_as_a_credential_is_not_copied_into_a_task(
+    tmp_path: Path,
+) -> None:
+    # Given a token refused on one line, and the same value in a plain header on another
+    path = crontab(
+        tmp_path,
+        '0 1 * * * curl "https://app.example.com/a?token=plainword"',
+        '0 2 * * * curl -H "X-Trace: plainword" https://app.example.com/b',
+        "0 3 * * * curl https://app.example.com/c",
+    )
+
+    result = run_import(path)
+
+    assert "plainword" not in result.output
+    assert [w.split(": not translated: ")[1] for w in warnings_of(result)][1] == (
+        "it carries a value this file uses as a credential elsewhere, which would sit in the "
+        "template"
+    )
+    assert "  CTask:" in result.stdout
+
+
+# Generated tokens: letters and digits mixed, as key generators write them.
+generated_tokens = st.builds(
+    lambda head, tail: head + tail,
+    st.text(alphabet="abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ", min_size=5, max_size=20),
+    st.text(alphabet="0123456789", min_size=5, max_size=20),
+).flatmap(lambda token: st.permutations(token).map("".join))
+URL_PLACES = [
+    "https://app.example.com/api/cron/ping?{name}={token}",
+    "https://app.example.com/api/cron/{token}/run",
+    "https://hooks.slack.com/services/T01/B02/{token}",
+    "https://discord.com/api/webhooks/1234/{token}",
+    "https://me:{token}@app.example.com/api/cron/basic",
+    "https://app.example.com/api/cron/ping#{name}={token}",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    token=generated_tokens,
+    place=st.sampled_from(URL_PLACES),
+    name=st.sampled_from(["t", "token", "key", "sig", "access_token", "id", "cb", "x"]),
+    program=st.sampled_from(["curl -fsS", "wget -qO-"]),
+)
+def test_a_generated_token_anywhere_in_a_url_is_never_printed(
+    token: str, place: str, name: str, program: str
+) -> None:
+    # Given a line calling a URL that carries the token, and one whose body quotes that URL
+    url = place.format(token=token, name=name)
+    call = f"0 1 * * * {program} '{url}'"
+    quoting = f"0 2 * * * curl -d '{json.dumps({'u': url})}' https://app.example.com/b"
+
+    result = import_crontab(f"{call}\n{quoting}\n")
+
+    shown = render_resources(result) + "\n".join(report_lines(result))
+    assert token not in shown
+    assert result.tasks == []  # neither the call nor a body quoting the URL is carried over
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "reset-credits",
+        "daily-intelligence-digest",
+        "2024-01-01T00:00:00Z",
+        "v2",
+        "PROJECT_UUID",
+        "sha256sum",
+        "1234567890",
+    ],
+)
+def test_ordinary_query_values_and_path_segments_are_carried_over(
+    value: str, tmp_path: Path
+) -> None:
+    path = crontab(tmp_path, f'0 1 * * * curl "https://app.example.com/api/{value}?since={value}"')
+
+    result = import_file(path)
+
+    assert [task.url for task in result.tasks] == [
+        f"https://app.example.com/api/{value}?since={value}"
+    ]
 
 
 # --- crontab conventions -----------------------------------------------------------------------

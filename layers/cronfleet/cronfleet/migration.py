@@ -8,9 +8,14 @@ names the line or entry and the reason, and is left out of the output: nothing i
 silently, and nothing is guessed.
 
 Secrets
-    A token never reaches the output, nor a warning. Each task names, in ``SecretArn``, an SSM
-    SecureString parameter under ``/cronfleet/`` (the only parameters ``HttpTaskFunction`` may
-    read), written with ``!Sub`` so the template stays free of account ids and regions. SSM
+    A token never reaches the output, nor a warning. A token the job sent in a header moves to
+    the task's secret; one it sent in the URL (user info, a query value, a webhook path) cannot
+    move, as the endpoint reads it there, so the job is refused with the token masked (see
+    :func:`_check_url`). Every URL in the input is read for tokens before anything is quoted,
+    and no task may carry a value the file uses as a token. Each task names, in ``SecretArn``,
+    an SSM SecureString parameter under ``/cronfleet/`` (the only parameters
+    ``HttpTaskFunction`` may read), written with ``!Sub`` so the template stays free of account
+    ids and regions. SSM
     rather than Secrets Manager because a parameter's ARN is exact: a secret's ARN ends in a
     random suffix that exists only once the secret does, and the partial ARN is ambiguous for a
     name such as ``cron-secret``, whose last six letters look like that suffix.
@@ -33,7 +38,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import get_args
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 from cronfleet.registry.definition import HttpMethod, HttpTarget
 from cronfleet.registry.template import (
@@ -149,7 +154,15 @@ class ImportResult:
 
 
 class _Untranslatable(Exception):
-    """A line or entry that cannot be carried over; the message says why."""
+    """A line or entry that cannot be carried over; the message says why.
+
+    ``secrets`` are values the line carries that no output may quote (a URL's token), for the
+    importer to mask wherever else they appear.
+    """
+
+    def __init__(self, message: str, *, secrets: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.secrets = tuple(secrets)
 
 
 # --- Entry points ------------------------------------------------------------------------------
@@ -227,6 +240,7 @@ def import_crontab(
         except ScheduleError as exc:
             raise ImportInputError(str(exc), option="--tz") from None
     importer = _Importer(source)
+    importer.scan(text)
     crontab = _Crontab(importer, base, timezone)
     for number, line in enumerate(text.splitlines(), 1):
         crontab.line(number, line)
@@ -242,7 +256,7 @@ def _checked_base_url(base_url: str) -> str:
     parts = urlsplit(base_url)
     if parts.query or parts.fragment:
         raise ImportInputError(
-            f"{base_url!r} must not have a query or fragment: paths are appended to it",
+            f"{_shown_url(base_url)} must not have a query or fragment: paths are appended to it",
             option="--base-url",
         )
     return base_url.rstrip("/")
@@ -312,6 +326,20 @@ class _Importer:
     def warn(self, position: int, where: str, reason: str) -> None:
         self.warnings.append(ImportWarning(position, where, reason))
 
+    def scan(self, text: str) -> None:
+        """Collect the tokens of every URL written anywhere in ``text``, before any is quoted.
+
+        A warning about one line may quote a word from it (a schedule that swallowed a URL, a
+        program name that is a URL); whatever the reason, the token in it is masked.
+        """
+        for url in _URL_IN_TEXT.findall(text):
+            for token in _url_tokens(url):
+                self.secret_values.update(token.values)
+
+    def refused(self, position: int, where: str, exc: _Untranslatable) -> None:
+        self.secret_values.update(exc.secrets)
+        self.warn(position, where, f"not translated: {exc}")
+
     def vercel_entry(
         self, index: int, entry: object, base_url: str, secret: SecretReference
     ) -> None:
@@ -322,12 +350,16 @@ class _Importer:
             return
         path, schedule = entry.get("path"), entry.get("schedule")
         if isinstance(path, str) and path:
-            where += f" ({path.split('?', 1)[0]})"  # a query may carry a token
+            self.scan(f"{base_url}/{path.lstrip('/')}")
+            # A query or fragment may carry a token; a token in the path is masked at the end.
+            where += f" ({re.split('[?#]', path, maxsplit=1)[0]})"
         problems = []
         if not isinstance(path, str) or not path:
             problems.append("it has no path")
         elif not path.startswith("/"):
-            problems.append(f"its path must start with '/', got {path.split('?', 1)[0]!r}")
+            problems.append(
+                f"its path must start with '/', got {re.split('[?#]', path, maxsplit=1)[0]!r}"
+            )
         schedule_text = schedule.strip() if isinstance(schedule, str) else ""
         if not schedule_text:
             problems.append("it has no schedule")
@@ -341,6 +373,7 @@ class _Importer:
             try:
                 _check_url(url)
             except _Untranslatable as exc:
+                self.secret_values.update(exc.secrets)
                 problems.append(str(exc))
         if problems:
             self.warn(index, where, "not translated: " + "; ".join(problems))
@@ -352,7 +385,20 @@ class _Importer:
         self.drafts.append(_Draft(index, task, caveats))
 
     def finish(self, assignments: Sequence[tuple[str, _Assignment]] = ()) -> ImportResult:
-        drafts = _with_logical_ids(self.drafts)
+        # The last gate before stdout: no task may carry a value the file uses as a credential
+        # anywhere (a header copied as it was, a path that repeats another line's token).
+        carried = []
+        for draft in self.drafts:
+            if self.quotes_a_secret(draft.task):
+                self.warn(
+                    draft.position,
+                    draft.task.source,
+                    "not translated: it carries a value this file uses as a credential "
+                    "elsewhere, which would sit in the template",
+                )
+            else:
+                carried.append(draft)
+        drafts = _with_logical_ids(carried)
         problems = _validation_problems([draft.task for draft in drafts])
         kept: list[_Draft] = []
         for draft in drafts:
@@ -383,7 +429,12 @@ class _Importer:
         ]
         tasks = [draft.task for draft in kept]
         defaulted = any(draft.default_timezone for draft in kept)
-        return ImportResult(self.source, tasks, warnings, _notes(tasks, defaulted))
+        notes = [self.redact(note) for note in _notes(tasks, defaulted)]
+        return ImportResult(self.source, tasks, warnings, notes)
+
+    def quotes_a_secret(self, task: ImportedTask) -> bool:
+        carried = [task.url, task.body or "", *task.headers, *task.headers.values()]
+        return any(self.redact(text) != text for text in carried)
 
     def redact(self, text: str) -> str:
         """Replace every token seen anywhere in the input, in case a warning quotes one."""
@@ -435,23 +486,46 @@ def _listed(names: Sequence[str]) -> str:
 
 
 def _check_url(url: str) -> None:
-    """Refuse what the registry would refuse, and URLs that carry a credential in the open."""
+    """Refuse what the registry would refuse, and URLs that carry a credential in the open.
+
+    An Http task sends its one secret as ``Authorization: Bearer``; a token that the old job
+    sent inside the URL cannot move there (the endpoint reads it where it was), and left in the
+    URL it would sit in the template, in the registry and in every log line. So such a job is
+    refused, named by its line, with the token masked.
+    """
+    tokens = _url_tokens(url)
+    userinfo = [token for token in tokens if token.kind == "userinfo"]
+    if userinfo:
+        raise _Untranslatable(
+            f"its URL {_shown_url(url)} carries user:password@ credentials (basic "
+            "authentication), which would sit in the template; the HTTP caller sends a secret "
+            "only as Authorization: Bearer",
+            secrets=userinfo[0].values,
+        )
     # The host first: "must use https://" would hide that the metadata service is never allowed.
     refusal = url_refusal(
         url, allow_insecure_http=True, allow_private_network=False
     ) or url_refusal(url, allow_insecure_http=False, allow_private_network=False)
     if refusal:
-        raise _Untranslatable(f"its URL {_shown_url(url)} {refusal}")
-    for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True):
-        if _looks_secret(name):
-            raise _Untranslatable(
-                f"its URL carries a credential in the query ({name}=...), which would sit in "
-                "the template; the HTTP caller sends a secret only as Authorization: Bearer"
-            )
+        raise _Untranslatable(
+            f"its URL {_shown_url(url)} {refusal}",
+            secrets=tuple(value for token in tokens for value in token.values),
+        )
+    if tokens:
+        token = tokens[0]
+        said = f"its URL {token.described}"
+        if token.kind != "query":  # the query is never shown; a path is, masked
+            said += f" ({_shown_url(url)})"
+        advice = "" if token.kind == "query" else " (a task function can read it from SSM)"
+        raise _Untranslatable(
+            f"{said}, which would sit in the template; the HTTP caller sends a secret only as "
+            f"Authorization: Bearer{advice}",
+            secrets=tuple(value for token in tokens for value in token.values),
+        )
 
 
 def _shown_url(url: str) -> str:
-    """A URL without its query and user info, which may hold tokens."""
+    """A URL as a warning may quote it: no query, fragment or user info, tokens masked."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -459,8 +533,122 @@ def _shown_url(url: str) -> str:
     except ValueError:
         return "(unreadable)"
     if not parts.scheme:
-        return repr(url.split("?", 1)[0].split("@")[-1])
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+        shown = repr(url.split("?", 1)[0].split("#", 1)[0].split("@")[-1])
+    else:
+        shown = f"{parts.scheme}://{host}{port}{parts.path}"
+    for value in sorted(
+        {value for token in _url_tokens(url) for value in token.values}, key=len, reverse=True
+    ):
+        shown = shown.replace(value, "***")
+    return shown
+
+
+# --- Tokens carried in URLs ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _UrlToken:
+    """A credential a URL carries: where, in words, and the values to keep out of any output."""
+
+    kind: str  # "userinfo", "query", "webhook", "path"
+    described: str  # after "its URL": "carries a credential in the query (t=...)"; no value
+    values: tuple[str, ...]
+
+
+# Query parameters that carry tokens under short names, besides those _looks_secret knows.
+_TOKEN_QUERY_NAMES = frozenset({"t", "k", "jwt", "hmac", "otp"})
+# Services whose webhook URLs are their own credential: the path after the prefix is the token.
+_WEBHOOK_URLS = (
+    ("a Slack webhook", r"hooks\.slack\.com", r"/(?:services|workflows|triggers)/(?P<token>.+)"),
+    (
+        "a Discord webhook",
+        r"(?:(?:ptb|canary)\.)?discord(?:app)?\.com",
+        r"/api(?:/v\d+)?/webhooks/(?P<token>.+)",
+    ),
+    (
+        "a Microsoft Teams webhook",
+        r"[a-z0-9-]+\.webhook\.office\.com|outlook\.office(?:365)?\.com",
+        r"/webhook(?:b2)?/(?P<token>.+)",
+    ),
+    ("a Zapier webhook", r"hooks\.zapier\.com", r"/hooks/catch/(?P<token>.+)"),
+    (
+        "an IFTTT webhook",
+        r"maker\.ifttt\.com",
+        r"/(?:trigger/[^/]+/(?:json/)?with/key|use)/(?P<token>.+)",
+    ),
+    ("a Telegram bot API URL", r"api\.telegram\.org", r"/(?:file/)?bot(?P<token>[^/]+).*"),
+    ("a Healthchecks.io ping URL", r"hc-ping\.com|hchk\.io", r"/(?P<token>[^/]+).*"),
+)
+# A URL written anywhere in the input, for masking before anything is quoted.
+_URL_IN_TEXT = re.compile(r"(?i)\bhttps?://[^\s'\"<>`\\]+")
+# A run of letters and digits that looks random rather than like a word or a date.
+_ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
+
+
+def _url_tokens(url: str) -> list[_UrlToken]:
+    """Every credential ``url`` carries: user info, token-like query values, webhook paths."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".")
+        username, password = parts.username, parts.password
+    except ValueError:
+        return []
+    tokens: list[_UrlToken] = []
+    if username is not None or password is not None:
+        # The password is the secret; a user name is one when it stands alone (a token used as
+        # the name, https://<token>@host) or looks generated.
+        hidden = [password] if password else []
+        if username and (not password or _looks_random(unquote(username))):
+            hidden.append(username)
+        hidden += [unquote(value) for value in hidden]
+        tokens.append(_UrlToken("userinfo", "user:password@ credentials", tuple(hidden)))
+    tokens += _query_tokens(parts.query, "query")
+    tokens += _query_tokens(parts.fragment, "fragment")  # never sent, but copied all the same
+    path = parts.path
+    for service, hosts, paths in _WEBHOOK_URLS:
+        webhook = re.fullmatch(paths, path) if re.fullmatch(hosts, host) else None
+        if webhook:
+            token = webhook["token"]
+            pieces = [piece for piece in token.split("/") if len(piece) >= 4]
+            described = f"is {service}, whose path is its credential"
+            tokens.append(_UrlToken("webhook", described, (token, unquote(token), *pieces)))
+            return tokens
+    random = [segment for segment in path.split("/") if _looks_random(unquote(segment))]
+    if random:
+        described = "carries what looks like a token in its path"
+        unquoted = [unquote(segment) for segment in random]
+        tokens.append(_UrlToken("path", described, (*random, *unquoted)))
+    return tokens
+
+
+def _query_tokens(query: str, part: str) -> list[_UrlToken]:
+    tokens = []
+    for pair in query.split("&") if query else []:
+        name, equals, value = pair.partition("=")
+        decoded_name, decoded = unquote_plus(name), unquote_plus(value)
+        named = _looks_secret(decoded_name) or decoded_name.lower() in _TOKEN_QUERY_NAMES
+        if equals and value and (named or _looks_random(decoded)):
+            described = f"carries a credential in the {part} ({decoded_name}=...)"
+            tokens.append(_UrlToken("query", described, (value, decoded)))
+        elif not equals and _looks_random(decoded_name):  # ?<token>, a bare key
+            described = f"carries a token as its {part}"
+            tokens.append(_UrlToken("query", described, (name, decoded_name)))
+    return tokens
+
+
+def _looks_random(value: str) -> bool:
+    """A value that reads like a generated token: a long run of mixed letters and digits.
+
+    Words, slugs, dates and numbers do not ("reset-credits", "2024-01-01", "v2"); a UUID, a
+    hex digest or a base64 key does. A false alarm leaves a job to be added by hand; a miss
+    would print a token.
+    """
+    for run in _ALNUM_RUN.findall(value):
+        letters = sum(char.isalpha() for char in run)
+        digits = len(run) - letters
+        if len(run) >= 32 or (len(run) >= 10 and letters >= 3 and digits >= 3):
+            return True
+    return False
 
 
 _SECRET_WORDS = re.compile(
@@ -483,6 +671,18 @@ def _secret_fields(value: object) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _secret_fields(item)
+
+
+def _random_values(value: object, name: str = "(body)") -> Iterator[tuple[str, str]]:
+    """(field, value) for each string in a JSON body that looks like a generated token."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _random_values(item, str(key))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _random_values(item, name)
+    elif isinstance(value, str) and _looks_random(value):
+        yield name, value
 
 
 # --- Logical ids -------------------------------------------------------------------------------
@@ -667,7 +867,7 @@ class _Crontab:
         try:
             draft = self.entry(number, where, line)
         except _Untranslatable as exc:
-            self.importer.warn(number, where, f"not translated: {exc}")
+            self.importer.refused(number, where, exc)
             return
         self.importer.drafts.append(draft)
 
@@ -822,7 +1022,16 @@ class _Crontab:
                     f"Authorization: Bearer, not as {name}; make sure the endpoint accepts that"
                 )
             else:
-                headers[name] = self.expand(value, uses)
+                expanded = self.expand(value, uses)
+                if _looks_random(expanded):
+                    # A token under a name that does not say so: moving it to Bearer would be
+                    # a guess, and copying it would print it.
+                    raise _Untranslatable(
+                        f"its {name} header's value looks like a token, which would sit in the "
+                        "template; the HTTP caller sends a secret only as Authorization: Bearer",
+                        secrets=(expanded,),
+                    )
+                headers[name] = expanded
         if call.bearer is not None:
             take(call.bearer, "--oauth2-bearer")
         return secret, headers
@@ -869,6 +1078,13 @@ class _Crontab:
             raise _Untranslatable(
                 f"its body has fields that look secret ({', '.join(fields)}), which would sit "
                 "in the template"
+            )
+        random = dict(_random_values(body))
+        if random:
+            raise _Untranslatable(
+                f"its body has values that look like tokens ({', '.join(sorted(random))}), "
+                "which would sit in the template",
+                secrets=tuple(random.values()),
             )
         return json.dumps(body, ensure_ascii=False)
 
@@ -922,7 +1138,9 @@ _SCHEME_TOKEN = re.compile(r"(?i)\b(bearer|basic|digest)\s+[^\s\"',;]+")
 
 
 def _shown(word: str) -> str:
-    """A word as a warning quotes it: variables as $NAME, an Authorization value hidden."""
+    """A word as a warning quotes it: variables as $NAME, Authorization values and URLs' tokens
+    hidden."""
+    word = _URL_IN_TEXT.sub(lambda url: _shown_url(url.group()), word)
     return _SCHEME_TOKEN.sub(r"\1 ***", _MARKED.sub(r"$\1", word))
 
 
