@@ -27,7 +27,7 @@ def register(store: Store, clock: HasNow, name: str, **properties: Any) -> TaskR
     A per-minute task on a function named ``report-fn`` unless ``properties`` say otherwise.
     """
     definition = parse_task_definition(
-        name, {"Schedule": "rate(1 minute)", "Function": "report-fn", **properties}
+        name, {"Schedule": "rate(1 minute)", "Function": "report-fn", **properties}, now=clock.now
     )
     return store.register(
         definition, definition.compiled_schedule().next_run, clock.now, owner=TEST_OWNER.key

@@ -37,8 +37,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-error_console = Console(stderr=True)
+# No emoji codes anywhere: task ids, errors and every Secrets Manager ARN (':secret:') would
+# otherwise print as pictures.
+console = Console(emoji=False)
+error_console = Console(stderr=True, emoji=False)
 
 DEFAULT_TEMPLATE = Path("template.yaml")
 MAX_RUNS = 1000

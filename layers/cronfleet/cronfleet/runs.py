@@ -25,6 +25,7 @@ from cronfleet.lifecycle import (
     retry_delay,
     slot_key,
 )
+from cronfleet.registry.definition import invoke_payload
 from cronfleet.store import AttemptOutcome, FinishResult, Store, TaskRecord, task_timeout
 
 if TYPE_CHECKING:
@@ -114,15 +115,9 @@ def invoke_attempt(
     own (a manual run's).
     """
     definition = task.definition
-    target = definition.function
-    if payload is None:
-        payload = definition.payload
-    if definition.http is not None:
-        target = http_function
-        payload = {
-            **payload,
-            "http": definition.http.model_dump(mode="json", by_alias=True, exclude_none=True),
-        }
+    # An Http task's target travels in the payload, exactly as the registry measured it.
+    target = http_function if definition.http is not None else definition.function
+    payload = invoke_payload(definition, payload)
     envelope = build_envelope(task, slot, attempt, trigger, now, payload)
     if target is None:
         error = InvokeError(

@@ -163,14 +163,20 @@ class LocalRunner:
 
     def run(self) -> RunSummary:
         options = self.options
-        validation = validate_template(load_template(options.template))
-        if validation.problems:
-            raise TemplateProblems(validation.problems)
-        env_vars = load_env_vars(options.env_vars)
         replay = ReplayClock(_minute(options.start)) if options.start else None
         now: Callable[[], datetime] = replay or clock.now
         if replay is not None:
-            clock.use(replay)  # the alerter, watchdog and registry read the same time
+            # The validation, alerter, watchdog and registry read the same time: an at() that
+            # is still ahead at the replay's start is a valid task of the replay.
+            clock.use(replay)
+        try:
+            validation = validate_template(load_template(options.template))
+            if validation.problems:
+                raise TemplateProblems(validation.problems)
+            env_vars = load_env_vars(options.env_vars)
+        except BaseException:
+            clock.use(None)
+            raise
         options.state_dir.mkdir(parents=True, exist_ok=True)
         topic = LocalTopic(options.state_dir / "alerts.jsonl", self._alerted)
         stack = LocalStack(

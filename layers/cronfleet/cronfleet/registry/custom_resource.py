@@ -194,7 +194,7 @@ def respond(
 
     try:
         definition = parse_task_definition(
-            request.logical_resource_id, request.resource_properties or {}
+            request.logical_resource_id, request.resource_properties or {}, now=now
         )
         _check_secret(request.logical_resource_id, definition, secret_scope)
     except InvalidTaskDefinition as exc:
