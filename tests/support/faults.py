@@ -68,7 +68,8 @@ class FaultInjector:
     stall_seconds: float = 0.05
     injected: Counter[FaultKind] = field(default_factory=Counter)
     calls: int = 0
-    forced: list[FaultKind] = field(default_factory=list)  # the next writes' faults, in order
+    # Faults to inject next, in order, each on the next call of its operation (None: any write).
+    forced: list[tuple[str | None, FaultKind]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
@@ -80,10 +81,11 @@ class FaultInjector:
         client.meta.events.register("before-send.dynamodb", self._before_send)
         return self
 
-    def force(self, *kinds: FaultKind) -> None:
-        """Inject exactly these faults on the next writes, whatever the rate."""
+    def force(self, *kinds: FaultKind, on: str | None = None, times: int = 1) -> None:
+        """Inject exactly these faults, whatever the rate: on the next writes, or on the next
+        calls of operation ``on`` (a read too), each ``times`` times."""
         with self._lock:
-            self.forced.extend(kinds)
+            self.forced.extend((on, kind) for kind in kinds for _ in range(times))
 
     def settle(self) -> None:
         """Wait for every late original request to have been delivered."""
@@ -97,8 +99,16 @@ class FaultInjector:
             write = operation in WRITES
             commit_first = self._random.random() < 0.5
             kind: FaultKind | None = None
-            if write and self.forced:
-                kind = self.forced.pop(0)
+            planned = next(
+                (
+                    index
+                    for index, (on, _) in enumerate(self.forced)
+                    if on == operation or (on is None and write)
+                ),
+                None,
+            )
+            if planned is not None:
+                kind = self.forced.pop(planned)[1]
             elif (write or self.reads) and self._random.random() < self.rate:
                 kinds = [k for k in self.kinds if write or k not in COMMITTING]
                 weights = None
@@ -163,3 +173,17 @@ class _Raw:
     def read(self, *_: Any) -> bytes:
         body, self._body = self._body, b""
         return body
+
+
+def before_next(client: Any, operation: str, action: Any) -> None:
+    """Run ``action()`` once, just before ``client`` next sends ``operation``: an interleaving
+    (another writer's change landing between this writer's read and its write)."""
+    done = False
+
+    def run_first(**_: Any) -> None:
+        nonlocal done
+        if not done:
+            done = True
+            action()
+
+    client.meta.events.register(f"before-send.dynamodb.{operation}", run_first)
