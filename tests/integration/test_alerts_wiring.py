@@ -462,17 +462,18 @@ def test_a_timeout_reported_by_lambda_raises_timed_out(
     ((_, event),) = lambda_queue.take()
     record = load_event("recorder_timeout")
     record["requestPayload"] = event
-    record["timestamp"] = (clock.now + timedelta(minutes=1)).isoformat()
-    # the wrapper started the attempt in that Lambda request, then Lambda timed it out
+    # the wrapper started the attempt in that Lambda request; two minutes later Lambda timed
+    # it out and reported it
     assert store.start_attempt(
         "report",
         event["cronfleet"]["slot"],
         1,
         request_id=record["requestContext"]["requestId"],
         started=clock.now,
-        deadline=clock.now + timedelta(minutes=1),
+        deadline=clock.now + timedelta(minutes=2),
         grace=timedelta(minutes=2),
     )
+    record["timestamp"] = (clock.now + timedelta(minutes=2)).isoformat()
     sns.expect("TIMED_OUT", "report", "warning", "[cronfleet] report timed out (attempt 1)")
 
     result = record_failure(store, FailureDestinationRecord.model_validate(record), alerter)

@@ -403,6 +403,84 @@ def test_a_crash_reported_for_one_delivery_leaves_alone_the_run_another_delivery
     assert execution.status is RunStatus.RUNNING
 
 
+def crash_record(load_event: Callable[[str], Any], event: dict[str, Any], at: datetime) -> Any:
+    record = load_event("recorder_crash")
+    record["requestPayload"] = event
+    record["requestContext"]["requestId"] = "r-1"  # the request code_started ran it in
+    record["timestamp"] = at.isoformat()
+    return FailureDestinationRecord.model_validate(record)
+
+
+def test_a_crash_reported_right_after_the_start_gives_way_to_the_run_that_finishes(
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
+    load_event: Callable[[str], Any],
+    code_started: Callable[..., None],
+) -> None:
+    # given a running attempt, and a crash reported for its Lambda request ten seconds in:
+    # perhaps a second delivery of the same event dying, while the first still runs the code
+    register(store, clock, "report", Schedule="0 9 * * *")
+    clock.now = EIGHT + timedelta(hours=1)
+    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher.tick(clock.now)
+    ((_, event),) = lambda_queue.take()
+    code_started(event)
+    held = record_failure(store, crash_record(load_event, event, clock.now + timedelta(seconds=10)))
+
+    # when the run then finishes, and the watchdog looks later
+    assert not held.recorded
+    clock.advance(seconds=30)
+    from cronfleet.runs import conclude_attempt
+    from cronfleet.store import AttemptOutcome
+
+    task = store.get_task("report")
+    assert task is not None
+    finished = conclude_attempt(
+        store,
+        task,
+        "2026-11-02T09:00:00Z",
+        1,
+        AttemptOutcome(RunStatus.SUCCEEDED, clock.now, duration_ms=30_000, result={"ok": 1}),
+        from_statuses=(RunStatus.RUNNING,),
+    )
+    clock.advance(minutes=3)
+    dispatcher.tick(clock.now.replace(second=0))
+
+    # then the run's own outcome stands
+    assert finished.recorded
+    (execution,) = store.executions("report")
+    assert execution.status is RunStatus.SUCCEEDED
+    assert execution.crash_report is None
+
+
+def test_a_held_crash_is_confirmed_by_the_watchdog_when_the_run_never_ends(
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
+    load_event: Callable[[str], Any],
+    code_started: Callable[..., None],
+) -> None:
+    # given a crash reported ten seconds into a run, which then never reports anything
+    register(store, clock, "report", Schedule="0 9 * * *", Retry={"MaxAttempts": 1})
+    clock.now = EIGHT + timedelta(hours=1)
+    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher.tick(clock.now)
+    ((_, event),) = lambda_queue.take()
+    code_started(event)
+    record_failure(store, crash_record(load_event, event, clock.now + timedelta(seconds=10)))
+
+    # when the watchdog looks once the hold is over
+    clock.advance(minutes=2)
+    report = dispatcher.tick(clock.now.replace(second=0))
+
+    # then the attempt ends as Lambda reported it, long before the run's own deadline
+    assert report.watchdog.crashed == 1
+    (execution,) = store.executions("report")
+    assert execution.status is RunStatus.FAILED
+    assert execution.attempts[0].error_type == "Runtime.ExitError"
+
+
 # --- 5. the tick time is not trusted -------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,13 +23,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from cronfleet.envelope import ExecutionEnvelope
 from cronfleet.lifecycle import RunStatus
 from cronfleet.runs import conclude_attempt
-from cronfleet.store import AttemptOutcome, FinishResult, Store
+from cronfleet.store import AttemptOutcome, ExecutionRecord, FinishResult, Store
 from cronfleet.task import AttemptNotStarted, OutcomeNotRecorded, outcome_from_json
 
 if TYPE_CHECKING:
     from cronfleet.alerting import Alerter
 
 logger = logging.getLogger(__name__)
+
+# A crash reported for a RUNNING attempt by the Lambda request that started it is not always
+# that run's: Lambda can deliver one event twice under the same request id, and a second
+# delivery can die (out of memory, a runtime crash) while the first is still running the code.
+# Within this long of the start, the crash is held on the attempt instead, and the watchdog
+# concludes with it only if the run has not ended by then; a run that ends in time wins. A
+# timeout is recorded at once: a delivery that timed out ran for the function's whole timeout,
+# which a second delivery, done as soon as it sees the attempt running, never does.
+CRASH_CONFIRM = timedelta(seconds=90)
 
 
 class _RecordPart(BaseModel):
@@ -142,6 +151,19 @@ def record_failure(
     ):
         logger.info("On-failure record about an attempt concluded or run elsewhere", extra=ids)
         return FinishResult(recorded=False)
+    started = _started_at(execution)
+    if (
+        execution.status is RunStatus.RUNNING
+        and started is not None
+        and outcome.status is RunStatus.FAILED
+        and record.timestamp - started < CRASH_CONFIRM
+    ):
+        held = store.report_crash(execution, outcome, look_at=started + CRASH_CONFIRM)
+        logger.info(
+            "Crash report held until the watchdog confirms it",
+            extra={**ids, "held": held, "error_type": outcome.error_type},
+        )
+        return FinishResult(recorded=False)
     if execution.status is RunStatus.PENDING and outcome.status is not RunStatus.LOST:
         outcome = replace(
             outcome,
@@ -172,3 +194,10 @@ def record_failure(
         },
     )
     return result
+
+
+def _started_at(execution: ExecutionRecord) -> datetime | None:
+    attempt = execution.current
+    if attempt is None or attempt.started_at is None:
+        return None
+    return datetime.fromisoformat(attempt.started_at.replace("Z", "+00:00"))

@@ -7,7 +7,8 @@ in-flight index, never by scanning history:
   has not started, the attempt is LOST (its code provably never ran), a failure that follows
   the retry policy.
 - RUNNING past its deadline plus a grace period: TIMED_OUT (the recorder usually got there
-  first, with Lambda's own error).
+  first, with Lambda's own error). RUNNING with a crash Lambda reported shortly after the
+  start, which the recorder held rather than trust at once: concluded with that crash now.
 - RETRY_WAIT whose backoff has elapsed: dispatch the next attempt.
 - QUEUED (overlap ``queue_one``): dispatch once the previous run has finished.
 """
@@ -40,6 +41,7 @@ class WatchdogReport:
     redispatched: int = 0
     lost: int = 0
     timed_out: int = 0
+    crashed: int = 0  # crashes Lambda reported, confirmed (see cronfleet.recorder)
     retried: int = 0
     released: int = 0  # queued slots dispatched
 
@@ -96,6 +98,28 @@ class Watchdog:
             )
             if self._give_up(task, execution, lost, RunStatus.PENDING):
                 report.lost += 1
+        elif execution.status is RunStatus.RUNNING and execution.crash_report is not None:
+            # Lambda reported a crash and the run has not ended since: it was that run's.
+            status, error_type, message = execution.crash_report
+            crashed = AttemptOutcome(
+                status=RunStatus(status),
+                ended_at=now,
+                error_type=error_type,
+                error_message=message,
+                ran_code=False,
+            )
+            result = conclude_attempt(
+                self.store,
+                task,
+                execution.slot,
+                execution.attempt,
+                crashed,
+                from_statuses=(RunStatus.RUNNING,),
+                rng=self.rng,
+                alerter=self.alerter,
+            )
+            if result.recorded:
+                report.crashed += 1
         elif execution.status is RunStatus.RUNNING:
             overran = AttemptOutcome(
                 status=RunStatus.TIMED_OUT,

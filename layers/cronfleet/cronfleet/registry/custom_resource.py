@@ -194,7 +194,10 @@ def respond(
 
     try:
         definition = parse_task_definition(
-            request.logical_resource_id, request.resource_properties or {}, now=now
+            request.logical_resource_id,
+            request.resource_properties or {},
+            now=now,
+            schedule_known=_same_schedule(request),
         )
         _check_secret(request.logical_resource_id, definition, secret_scope)
     except InvalidTaskDefinition as exc:
@@ -233,6 +236,14 @@ def respond(
         )
     logger.info("Task registered", extra={"task_id": task_id, "request": request.request_type})
     return _succeeded(request, task_id, data={"TaskId": task_id})
+
+
+def _same_schedule(request: ScheduledTaskRequest) -> bool:
+    """An Update that leaves Schedule and Timezone as they were admitted before."""
+    if request.request_type != "Update" or request.old_resource_properties is None:
+        return False
+    new, old = request.resource_properties or {}, request.old_resource_properties
+    return all(new.get(name) == old.get(name) for name in ("Schedule", "Timezone", "Name"))
 
 
 def _check_secret(logical_id: str, definition: TaskDefinition, scope: SecretScope | None) -> None:

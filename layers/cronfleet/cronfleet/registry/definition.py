@@ -83,6 +83,9 @@ MAX_ATTEMPTS = 10
 _LONGEST_SLOT = f"2026-01-01T00:00:00Z{MANUAL_MARK}{'f' * 32}"
 _LONGEST_TRIGGER = max(Trigger, key=len)
 _ADMITTED_AT = "admitted_at"
+# Set when the schedule is the one the task was already admitted with (a deploy that changes
+# something else): a one-time task that has run keeps deploying, though its at() is past.
+_SCHEDULE_KNOWN = "schedule_known"
 
 # Task ids appear in DynamoDB keys, log lines, metric dimensions and CLI commands. Every pattern
 # here is used with fullmatch: with re.match, '$' would also accept a trailing newline.
@@ -573,7 +576,8 @@ class TaskDefinition(_Properties):
         except ScheduleError as exc:
             raise _invalid(str(exc)) from None
         now = _admitted_at(info)
-        if now is not None and schedule.next_run(now) is None:
+        known = isinstance(info.context, Mapping) and info.context.get(_SCHEDULE_KNOWN)
+        if now is not None and not known and schedule.next_run(now) is None:
             raise _invalid(_never_runs_again(schedule, now))
         return expression
 
@@ -732,15 +736,20 @@ def _line_error(loc: tuple[str, ...], value: object, reason: str) -> InitErrorDe
 
 
 def parse_task_definition(
-    logical_id: str, properties: Mapping[str, Any], *, now: datetime | None = None
+    logical_id: str,
+    properties: Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+    schedule_known: bool = False,
 ) -> TaskDefinition:
     """Validate the properties of one ``Custom::ScheduledTask`` resource.
 
     ``properties`` are CloudFormation property names and values, as the registry receives them
     (scalars may be strings). ``Name`` defaults to ``logical_id``. ``now`` (default:
     :func:`cronfleet.clock.now`) is the time the definition is admitted at: its schedule must
-    have a run after it. Raises :class:`InvalidTaskDefinition` carrying every problem of the
-    resource.
+    have a run after it, unless ``schedule_known``: the schedule (and timezone) are those the
+    task was admitted with before. Raises :class:`InvalidTaskDefinition` carrying every
+    problem of the resource.
     """
     if not isinstance(properties, Mapping):
         raise InvalidTaskDefinition(
@@ -757,7 +766,10 @@ def parse_task_definition(
             data,
             by_alias=True,
             by_name=False,
-            context={_ADMITTED_AT: clock.now() if now is None else now},
+            context={
+                _ADMITTED_AT: clock.now() if now is None else now,
+                _SCHEDULE_KNOWN: schedule_known,
+            },
         )
     except ValidationError as exc:
         problems = problems_from_validation_error(logical_id, exc)

@@ -439,6 +439,16 @@ class Store:
                 keep_from = datetime.fromtimestamp(current.due_at - 1, UTC)
             next_run = schedule_next(keep_from)
             paused = current.paused if live and current is not None else False
+            if (
+                current is not None
+                and current.due_at is None
+                and current.next_run is not None
+                and current.next_run <= now
+            ):
+                # Paused, disabled or removed since then: the slot the task stopped at stays its
+                # next run, so that resuming (or enabling, or adding it back) records every slot
+                # since as skipped, however many deploys came in between.
+                next_run = current.next_run
             if next_run is not None:
                 update.set("next_run", slot_key(next_run))
             else:
@@ -797,6 +807,7 @@ class Store:
             update.set(f"attempts[{index}].duration_ms", outcome.duration_ms)
         if outcome.result is not None:
             update.set(f"attempts[{index}].result", bounded_result(outcome.result))
+        update.remove("crash_report")
         final: RunStatus | None
         if retry_at is not None:
             update.set("status", RunStatus.RETRY_WAIT.value)
@@ -964,6 +975,29 @@ class Store:
                 },
             ]
         )
+
+    def report_crash(
+        self, execution: ExecutionRecord, outcome: AttemptOutcome, *, look_at: datetime
+    ) -> bool:
+        """Hold a crash Lambda reported for a RUNNING attempt, and have the watchdog look at
+        ``look_at``: it concludes the attempt with this report unless the run ends first."""
+        report = {
+            "M": {
+                "status": wire(outcome.status.value),
+                "error_type": wire(outcome.error_type or ""),
+                "error_message": wire(_truncate(outcome.error_message or "", ERROR_MESSAGE_LIMIT)),
+            }
+        }
+        update = Update().set("crash_report", report).set("deadline_at", epoch(look_at))
+        condition = (
+            f"{update.path('status')} = {update.value(RunStatus.RUNNING.value)} AND "
+            f"{update.path('attempt')} = {update.value(execution.attempt)}"
+        )
+        written = self._write(
+            self.client.update_item,
+            update.request(self.executions_table, _execution_key(execution), condition),
+        )
+        return written is not None
 
     def postpone(self, execution: ExecutionRecord, until: datetime) -> None:
         """Look at this execution again later (a queued slot whose predecessor still runs)."""

@@ -174,6 +174,9 @@ class ExecutionRecord:
     slot_count: int = 1
     # A manual run's own payload (`cronfleet trigger --payload`), so its retries carry it too.
     payload_json: str | None = None
+    # A crash Lambda reported for the running attempt, held until the watchdog confirms it
+    # (see cronfleet.recorder): its status (FAILED or TIMED_OUT), error type and message.
+    crash_report: tuple[str, str, str] | None = None
 
     @property
     def payload(self) -> dict[str, Any] | None:
@@ -207,4 +210,17 @@ class ExecutionRecord:
             range_until=_s(item, "range_until"),
             slot_count=_n(item, "slot_count", 1),
             payload_json=_s(item, "payload"),
+            crash_report=_crash_report(item),
         )
+
+
+def _crash_report(item: Item) -> tuple[str, str, str] | None:
+    report = item.get("crash_report")
+    if report is None:
+        return None
+    fields = report["M"]
+    return (
+        fields["status"]["S"],
+        fields.get("error_type", {}).get("S", ""),
+        fields.get("error_message", {}).get("S", ""),
+    )
