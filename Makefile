@@ -5,7 +5,8 @@
 #   make test    lint, template checks, sam build, the whole pytest suite with coverage
 #   make lint    ruff (lint + format check) and mypy
 #   make build   sam build (python3.13, arm64, no Docker needed)
-#   make bench   the performance figures of DESIGN.md section 8 (benchmarks/)
+#   make bench   the performance figures of docs/architecture.md (benchmarks/)
+#   make soak    30 simulated days of 50 tasks under races and injected faults, then audited
 #   make checkov audit template.yaml with checkov (its own venv; skips are justified inline)
 #   make deploy  sam build + sam deploy (needs AWS credentials)
 #   make lock    re-resolve and pin every dependency (constraints.txt, layer and tool pins)
@@ -50,7 +51,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 BUILD_DIR := .aws-sam/build
 LAYER_BUILD := $(BUILD_DIR)/CronfleetLayer/python
 
-.PHONY: help run test lint template build bench deploy lock clean distclean java dynamodb-local checkov \
+.PHONY: help run test lint template build bench soak deploy lock clean distclean java dynamodb-local checkov \
 	venv sam-cli
 
 help:
@@ -150,11 +151,19 @@ build: $(VENV_STAMP) $(SAM_STAMP)
 test: lint template build $(DYNAMODB_STAMP)
 	$(BIN)/pytest --cov --cov-report=term-missing
 
-# DESIGN.md section 8's figures against DynamoDB Local, which the benchmark starts itself; exits
-# non-zero when one misses its target. A smoke run: make bench BENCH_ARGS=--quick
+# The performance figures of docs/architecture.md against DynamoDB Local, which the benchmark
+# starts itself; exits non-zero when one misses its target. A smoke run: make bench BENCH_ARGS=--quick
 BENCH_ARGS ?=
 bench: $(VENV_STAMP) $(DYNAMODB_STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# The soak (tests/support/soak.py): the real engine on DynamoDB Local for 30 simulated days of 50
+# tasks, with racing dispatchers, duplicate, late and lost deliveries, redeploys, pauses and 5%
+# injected faults; exits non-zero unless nothing was lost, duplicated or wrongly final. Turn a
+# fix off to see it caught: make soak SOAK_ARGS="--days 1 --mutant version-off"
+SOAK_ARGS ?=
+soak: $(VENV_STAMP) $(DYNAMODB_STAMP)
+	$(BIN)/python -m tests.support.soak $(SOAK_ARGS)
 
 # checkov audits the template; it lives in its own venv (its pins clash with ours) and is not
 # part of `make test`, which it would slow by minutes. Every skip carries its reason inline.

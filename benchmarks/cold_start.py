@@ -1,4 +1,4 @@
-"""Figure 3 of DESIGN.md section 8: the dispatcher's cold start against ``import boto3`` alone.
+"""Performance figure 3 (docs/architecture.md): the dispatcher's cold start against boto3.
 
 A Lambda's first invocation pays for its imports (and whatever its module does at import time:
 reading the environment, creating clients). Each measurement runs in a fresh interpreter, the

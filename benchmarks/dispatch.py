@@ -1,4 +1,4 @@
-"""Figures 1 and 2 of DESIGN.md section 8: what a tick reads, and what dispatching costs.
+"""Performance figures 1 and 2 (docs/architecture.md): what a tick reads, what dispatching costs.
 
 Both run against DynamoDB Local on tables built from template.yaml, a fresh pair per run.
 """

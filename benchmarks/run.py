@@ -1,4 +1,4 @@
-"""`make bench`: the three performance figures of DESIGN.md section 8, side by side with their
+"""`make bench`: the three performance figures of docs/architecture.md, side by side with their
 baselines, in one run against one DynamoDB Local. Exits 1 when a figure misses its target.
 
 1. Reads per tick: 100,000 registered tasks, 100 due; what ``Store.due_tasks`` reads.
@@ -36,10 +36,10 @@ class Sizes:
     import_runs: int = 21  # import times are noisy on a shared machine: a wider median
 
 
-DESIGN = Sizes()
+FULL = Sizes()
 QUICK = Sizes(registered=10_000, due=100, dispatched=1_000, import_runs=7)
 
-# The targets of DESIGN.md section 8.
+# The targets, as docs/architecture.md states them.
 READS_PER_DUE_TARGET = 2.0  # "on the order of 100 items, not 100,000": at most 2 per due task
 DISPATCH_TARGET = 1.3
 COLD_START_TARGET = 1.5
@@ -169,7 +169,7 @@ def print_table(rows: list[Row]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    sizes = QUICK if arguments.quick else DESIGN
+    sizes = QUICK if arguments.quick else FULL
     figures = set(arguments.only or ["reads", "dispatch", "cold-start"])
     started = time.perf_counter()
     say(
@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"\n3. cold start: import time, median of {sizes.import_runs} fresh interpreters")
         rows.append(cold_start_row(cold_start.cold_start(sizes.import_runs)))
 
-    say(f"\nDESIGN.md section 8, measured in {time.perf_counter() - started:.0f} s:")
+    say(f"\nThe performance figures, measured in {time.perf_counter() - started:.0f} s:")
     print_table(rows)
     return 0 if all(row.passed for row in rows) else 1
 

@@ -15,6 +15,7 @@ the DynamoDB Local data it left in its state directory, and audited with `cronfl
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -101,10 +102,11 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     resources = template["Resources"]
     for logical_id in [k for k, v in resources.items() if v["Type"] == "Custom::ScheduledTask"]:
         del resources[logical_id]
-    resources["FlakyFunction"] = {
-        "Type": "AWS::Serverless::Function",
-        "Properties": {"CodeUri": "flaky/", "Handler": "app.handler", "Timeout": 30},
-    }
+    # A task function wired as the example task is (its tag, its ledger permissions, its
+    # on-failure destination), with other code: the stack's IAM holds it to that role.
+    flaky = copy.deepcopy(resources["ExampleTaskFunction"])
+    flaky["Properties"].update(CodeUri="flaky/", Handler="app.handler", Timeout=30)
+    resources["FlakyFunction"] = flaky
     for resource in resources.values():
         properties = resource.get("Properties", {})
         if resource["Type"] == "AWS::Serverless::Function" and properties["CodeUri"] != "flaky/":

@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,9 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from cronfleet.lifecycle import RunStatus
+from tests.support.faults import FaultInjector, FaultKind, before_next
 
 if TYPE_CHECKING:
     from cronfleet.store import Store
@@ -473,3 +477,195 @@ def test_an_invalid_update_changes_nothing_stored(
     assert response_url.received[-1].body["Status"] == "FAILED"
     assert "ExampleTask.Schedule: hour field '25'" in response_url.received[-1].body["Reason"]
     assert store.get_task("ExampleTask") == before
+
+
+# --- as AWS runs it: IAM, CloudFormation's order of operations, ownership, secrets -------------
+
+
+def send(registry_app: ModuleType, lambda_context: Any, event: dict[str, Any]) -> dict[str, Any]:
+    """One request to the registry, as CloudFormation sends it; the answer it PUT back."""
+    return dict(registry_app.handler(event, lambda_context))
+
+
+def test_re_enabling_a_disabled_task_records_the_skipped_slots_within_the_registrys_role(
+    registry_app: ModuleType, store: Store, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    # Given a task deployed disabled (the registry runs under its own role's IAM here)
+    create = response_url.event("create")
+    create["ResourceProperties"] = {**create["ResourceProperties"], "Enabled": "false"}
+    assert send(registry_app, lambda_context, create)["Status"] == "SUCCESS"
+    task = store.get_task("ExampleTask")
+    assert task is not None
+    assert task.next_run is not None
+    disabled_from = task.next_run
+    store.client.update_item(  # a week passes: its next slot is far behind now
+        TableName=store.tasks_table,
+        Key={"task_id": {"S": "ExampleTask"}},
+        UpdateExpression="SET next_run = :past",
+        ExpressionAttributeValues={":past": {"S": "2026-11-02T09:00:00Z"}},
+    )
+
+    # When it is deployed again, enabled
+    update = response_url.event("update", OldResourceProperties=create["ResourceProperties"])
+    answer = send(registry_app, lambda_context, update)
+
+    # Then the deploy succeeds and the slots in between are one SKIPPED (disabled) entry
+    assert answer["Status"] == "SUCCESS", answer
+    (skipped,) = store.executions("ExampleTask")
+    assert (skipped.status, skipped.skip_reason, skipped.slot) == (
+        RunStatus.SKIPPED,
+        "disabled",
+        "2026-11-02T09:00:00Z",
+    )
+    assert disabled_from is not None
+
+
+def test_renaming_a_resource_that_keeps_its_name_is_refused_and_the_task_stays_scheduled(
+    registry_app: ModuleType, store: Store, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    # Given a task with an explicit Name, declared by resource ExampleTask
+    properties = {**response_url.event("create")["ResourceProperties"], "Name": "nightly"}
+    first = response_url.event("create", ResourceProperties=properties)
+    assert send(registry_app, lambda_context, first)["Status"] == "SUCCESS"
+
+    # When the resource is renamed in the template: CloudFormation creates the new resource
+    # first, and rolls back when that fails, deleting what the failed Create answered
+    renamed = response_url.event(
+        "create", LogicalResourceId="NightlyTask", RequestId=str(uuid.uuid4())
+    )
+    renamed["ResourceProperties"] = properties
+    refused = send(registry_app, lambda_context, renamed)
+    rollback = response_url.event(
+        "delete",
+        LogicalResourceId="NightlyTask",
+        PhysicalResourceId=refused["PhysicalResourceId"],
+        RequestId=str(uuid.uuid4()),
+    )
+    rolled_back = send(registry_app, lambda_context, rollback)
+
+    # Then the Create is refused with who owns the name and what to do, and the task is
+    # still scheduled by its owner
+    assert refused["Status"] == "FAILED"
+    assert refused["Reason"].startswith("NightlyTask.Name: Name 'nightly' is already declared")
+    assert "resource ExampleTask of stack cronfleet" in refused["Reason"]
+    assert rolled_back["Status"] == "SUCCESS"
+    task = store.get_task("nightly")
+    assert task is not None
+    assert not task.deleted
+    assert task.due_at is not None
+
+
+def test_two_stacks_declaring_one_name_cannot_take_it_from_each_other(
+    registry_app: ModuleType, store: Store, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    # Given a task of one stack
+    assert send(registry_app, lambda_context, response_url.event("create"))["Status"] == "SUCCESS"
+    other_stack = "arn:aws:cloudformation:us-east-1:123456789012:stack/cronfleet-staging/77aa"
+
+    # When a second stack declares the same name, then deletes its resource
+    created = send(registry_app, lambda_context, response_url.event("create", StackId=other_stack))
+    deleted = send(
+        registry_app,
+        lambda_context,
+        response_url.event("delete", StackId=other_stack, PhysicalResourceId="ExampleTask"),
+    )
+
+    # Then neither took the task over: it is the first stack's, and still scheduled
+    assert created["Status"] == "FAILED"
+    assert "stack cronfleet" in created["Reason"]
+    assert deleted["Status"] == "SUCCESS"
+    task = store.get_task("ExampleTask")
+    assert task is not None
+    assert not task.deleted
+    assert task.owner is not None
+    assert task.owner.startswith(f"stack:{response_url.event('create')['StackId']}#")
+
+
+def test_a_create_that_failed_after_writing_is_rolled_back_completely(
+    registry_app: ModuleType, store: Store, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    # Given a registration whose write commits, after which the registry cannot read the task
+    # back (DynamoDB throttles that read for longer than botocore retries it)
+    faults = FaultInjector(seed=5, rate=0).attach(registry_app.store.client)
+    before_next(
+        registry_app.store.client,
+        "TransactWriteItems",
+        lambda: faults.force(FaultKind.THROTTLE, on="GetItem", times=20),
+    )
+
+    # When CloudFormation creates it, hears FAILED, and rolls back with a Delete of the
+    # physical id the failure answered
+    answer = send(registry_app, lambda_context, response_url.event("create"))
+    faults.forced.clear()
+    rollback = response_url.event(
+        "delete", PhysicalResourceId=answer["PhysicalResourceId"], RequestId=str(uuid.uuid4())
+    )
+    send(registry_app, lambda_context, rollback)
+
+    # Then nothing of it is left scheduled
+    assert answer["Status"] == "FAILED"
+    assert answer["PhysicalResourceId"] == "ExampleTask"
+    task = store.get_task("ExampleTask")
+    assert task is not None
+    assert task.deleted
+    assert store.due_tasks(datetime.now(UTC) + timedelta(days=30)) == []
+
+
+@pytest.mark.parametrize(
+    ("secret_arn", "why"),
+    [
+        (
+            "arn:aws:secretsmanager:us-east-1:999999999999:secret:cronfleet/token-AbCdEf",
+            "(account 999999999999, not 123456789012)",
+        ),
+        (
+            "arn:aws:ssm:eu-west-1:123456789012:parameter/cronfleet/token",
+            "(region eu-west-1, not us-east-1)",
+        ),
+        (
+            "arn:aws:ssm:us-east-1:123456789012:parameter/billing/token",
+            "(parameter/billing/token is not under parameter/cronfleet/)",
+        ),
+    ],
+)
+def test_a_secret_the_http_function_may_not_read_fails_the_deploy(
+    registry_app: ModuleType,
+    store: Store,
+    response_url: ResponseUrl,
+    lambda_context: Any,
+    secret_arn: str,
+    why: str,
+) -> None:
+    # Given an Http task whose Bearer secret lies outside what the HTTP function may read
+    event = response_url.event("create")
+    properties = {
+        key: value for key, value in event["ResourceProperties"].items() if key != "Function"
+    }
+    properties["Http"] = {"Url": "https://api.example.com/cron", "SecretArn": secret_arn}
+    event["ResourceProperties"] = properties
+
+    # When it is deployed
+    answer = send(registry_app, lambda_context, event)
+
+    # Then the deploy fails on that field, saying why, and nothing is stored
+    assert answer["Status"] == "FAILED"
+    assert answer["Reason"].startswith(
+        f"ExampleTask.Http.SecretArn: the HTTP function cannot read {secret_arn} {why}"
+    )
+    assert store.get_task("ExampleTask") is None
+
+
+def test_a_secret_under_cronfleet_in_the_stacks_account_and_region_deploys(
+    registry_app: ModuleType, response_url: ResponseUrl, lambda_context: Any
+) -> None:
+    event = response_url.event("create")
+    properties = {
+        key: value for key, value in event["ResourceProperties"].items() if key != "Function"
+    }
+    properties["Http"] = {
+        "Url": "https://api.example.com/cron",
+        "SecretArn": "arn:aws:ssm:us-east-1:123456789012:parameter/cronfleet/token",
+    }
+    event["ResourceProperties"] = properties
+
+    assert send(registry_app, lambda_context, event)["Status"] == "SUCCESS"

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import logging
 import random
 import sys
 import threading
@@ -490,9 +491,33 @@ class Soak:
     # --- operators ----------------------------------------------------------------------------
 
     def deploy(self, *, first: bool = False) -> None:
-        """A `sam deploy` of the whole fleet, task by task, as CloudFormation sends it."""
+        """A `sam deploy` of the whole fleet, task by task, as CloudFormation sends it.
+
+        Two of its registrations are raced on purpose, in the worst order: a task due now is
+        claimed by a dispatcher, and another task is paused by an operator, each in the gap
+        between the registry reading the task and writing it.
+        """
         self.counts["deploys"] += 1
         round_ = self.counts["deploys"]
+        races: dict[str, Callable[[], None]] = {}
+        if not first:
+            due = sorted(task.task_id for task in self.clean.due_tasks(self.clock()))
+            if due:
+                now = self.clock()
+                races[self.rng.choice(due)] = lambda: self._tick_once(self.dispatchers[1], now)
+                self.counts["deploys_racing_a_claim"] += 1
+            calm = [p.name for p in self.plans if p.name not in self.paused and p.name not in races]
+            if calm and self.rng.random() < 0.5:
+                name = self.rng.choice(calm)
+                races[name] = lambda: self._pause(name)
+                self.counts["deploys_racing_a_pause"] += 1
+        stop_racing = _between_read_and_write(self.deployer, races)
+        try:
+            self._deploy_each(first, round_)
+        finally:
+            stop_racing()
+
+    def _deploy_each(self, first: bool, round_: int) -> None:
         for plan in self.plans:
             properties = {**plan.properties, "Function": "soak-task", "Payload": {"deploy": round_}}
             event = {
@@ -521,7 +546,9 @@ class Soak:
         if self.paused and self.rng.random() < 0.6:
             self._resume(self.rng.choice(sorted(self.paused)))
             return
-        name = self.rng.choice([p.name for p in self.plans if p.name not in self.paused])
+        self._pause(self.rng.choice([p.name for p in self.plans if p.name not in self.paused]))
+
+    def _pause(self, name: str) -> None:
         try:
             self.operator.pause(name, self.clock())
             self.paused[name] = self.clock()
@@ -673,6 +700,26 @@ def _as_cloudformation_sends(value: Any) -> Any:
     return str(value)
 
 
+def _between_read_and_write(
+    store: Store, races: dict[str, Callable[[], None]]
+) -> Callable[[], None]:
+    """Run ``races[task_id]`` once, just before ``store`` first writes that task: another
+    writer's change landing between this writer's read and its write."""
+
+    def before_write(params: dict[str, Any], **_: Any) -> None:
+        first = params["TransactItems"][0]
+        request = first.get("Update") or first.get("Put") or {}
+        key = request.get("Key") or request.get("Item") or {}
+        action = races.pop(key.get("task_id", {}).get("S", ""), None)
+        if action is not None:
+            with contextlib.suppress(SimulatedCrash, Exception):  # its death is its own
+                action()
+
+    event = "before-parameter-build.dynamodb.TransactWriteItems"
+    store.client.meta.events.register(event, before_write)
+    return lambda: store.client.meta.events.unregister(event, before_write)
+
+
 def _together(actions: list[Callable[[], None]]) -> None:
     """Run actions at once, each in a thread of its own; a crash ends only its own process."""
     if len(actions) == 1:
@@ -797,6 +844,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-rate", type=float, default=0.05)
     parser.add_argument("--mutant", choices=MUTANTS, help="turn one fix off: the soak must fail")
     args = parser.parse_args(argv)
+    # The engine's own log lines (every injected fault makes some) would bury the verdict.
+    logging.disable(logging.CRITICAL)
     config = SoakConfig(
         days=args.days,
         tasks=args.tasks,

@@ -197,7 +197,19 @@ class Dispatcher:
                         outcome.invoke_failures += 1
                 if not plan.more_due_by(tick):
                     break
+                current = self.store.get_task(task.task_id)
+                continue
+            seen = current.version
             current = self.store.get_task(task.task_id)
+            if current is not None and current.version == seen:
+                # Nothing changed the task, so a slot of the plan already has its entry: no
+                # retry can succeed, and `cronfleet audit` reports the task as wedged.
+                logger.error(
+                    "A claim failed on a slot that already has a ledger entry",
+                    extra={"task_id": task.task_id, "due_at": current.due_at},
+                )
+                outcome.error = f"{task.task_id}: its next slot already has a ledger entry"
+                break
         return outcome
 
     @staticmethod

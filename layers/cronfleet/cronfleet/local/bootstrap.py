@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 CLOCK_VARIABLE = "CRONFLEET_LOCAL_CLOCK"  # the simulated time at which the invocation began
+ENFORCEMENT_VARIABLE = "CRONFLEET_LOCAL_IAM"  # the function's role (cronfleet.local.iam)
 
 
 class LocalContext:
@@ -96,6 +97,12 @@ def main(argv: list[str]) -> int:
     module_name, handler_name = handler_path.rsplit(".", 1)
     sys.path.insert(0, os.getcwd())  # the function's code directory, as in /var/task
     _use_simulated_clock()
+    policy_file = os.environ.get(ENFORCEMENT_VARIABLE)
+    if policy_file:
+        # The function's role, as AWS enforces it: before the handler makes its first client.
+        from cronfleet.local.iam import enforce_in_this_process
+
+        enforce_in_this_process(policy_file)
     try:
         handler = _load_handler(module_name, handler_name)
     except Exception as exc:  # an init error, reported as Lambda reports it

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import select
 import signal
@@ -33,6 +34,8 @@ from typing import Any
 from cronfleet.invoker import InvokeError
 from cronfleet.local.bootstrap import CLOCK_VARIABLE
 from cronfleet.local.functions import LocalFunction
+
+logger = logging.getLogger(__name__)
 
 INIT_TIMEOUT_SECONDS = 10  # Lambda's limit on the init phase
 TIMED_OUT = "Sandbox.Timedout"
@@ -98,6 +101,9 @@ class LocalLambda:
     on_invocation: Callable[[Invocation], None] | None = None
     python: str = sys.executable
     region: str = "us-east-1"
+    # Lambda's own check before it hands a failure to a function's on-failure destination: the
+    # failing function's role must allow invoking it (logical id of the source, destination).
+    authorize_destination: Callable[[str, str], None] | None = None
     _pool: ThreadPoolExecutor | None = field(default=None, init=False)
     _pending: set[Future[None]] = field(default_factory=set, init=False)
     _processes: set[subprocess.Popen[bytes]] = field(default_factory=set, init=False)
@@ -271,6 +277,16 @@ class LocalLambda:
                 break
         if invocation.failed and function.on_failure and not self._closing:
             record = invocation.failure_record(self.function_arn(function.logical_id), attempts)
+            if self.authorize_destination is not None:
+                try:
+                    self.authorize_destination(function.logical_id, function.on_failure)
+                except Exception:
+                    # As on AWS: the failure is not delivered, and only the logs say why.
+                    logger.exception(
+                        "On-failure destination not invoked: the function's role may not",
+                        extra={"function": function.logical_id, "destination": function.on_failure},
+                    )
+                    return
             self.run(function.on_failure, record)
 
     def busy(self) -> bool:

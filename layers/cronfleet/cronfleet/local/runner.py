@@ -23,6 +23,7 @@ killed, DynamoDB Local is stopped and ``stack.json`` removed. A runner killed ou
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import threading
@@ -39,17 +40,20 @@ from cronfleet.alerting import Alerter
 from cronfleet.alerts import SnsNotifier
 from cronfleet.dispatch.events import TickEvent
 from cronfleet.dispatch.service import Dispatcher, TickReport
+from cronfleet.local import iam
 from cronfleet.local.dynamodb_local import ACCESS_KEY, REGION, SECRET_KEY
-from cronfleet.local.functions import load_env_vars, load_functions
+from cronfleet.local.functions import LOCAL_STACK_NAME, load_env_vars, load_functions
 from cronfleet.local.lambda_process import Invocation, LocalLambda
 from cronfleet.local.stack import AppliedTask, LocalStack, LocalStackError, LocalStackInfo
 from cronfleet.local.topic import TOPIC_ARN, LocalTopic, PublishedMessage
 from cronfleet.registry.problems import Problem
 from cronfleet.registry.template import load_template, validate_template
 from cronfleet.runs import start_manual_run
+from cronfleet.store import Store
 
 MINUTE = timedelta(minutes=1)
 DISPATCHER = "DispatcherFunction"
+REGISTRY = "RegistryFunction"
 # Ctrl-C, `kill` or a service manager, and the terminal going away. SIGHUP's default would end
 # the runner on the spot, without stopping DynamoDB Local, which runs in its own session and so
 # never sees the hangup itself.
@@ -189,6 +193,7 @@ class LocalRunner:
             with stack:
                 topic.start()
                 assert stack.info is not None
+                roles = local_roles(stack.info, stack.template)
                 lambdas = local_lambda(
                     stack.info,
                     stack.template,
@@ -197,10 +202,13 @@ class LocalRunner:
                     simulated=self.simulated,
                     concurrency=options.concurrency,
                     on_invocation=self._invoked,
+                    roles=roles,
                 )
                 try:
-                    dispatcher = self._dispatcher(stack, lambdas, topic, now)
-                    self.summary.applied = stack.apply_tasks(validation, now())
+                    dispatcher = self._dispatcher(stack, lambdas, topic, now, roles.get(DISPATCHER))
+                    # The deploy runs as the registry function, under its own role.
+                    registry = _store_as(stack, roles.get(REGISTRY))
+                    self.summary.applied = stack.apply_tasks(validation, now(), store=registry)
                     self.reporter.started(stack, self.summary.applied)
                     if options.trigger_all:
                         self._trigger_all(stack, lambdas, dispatcher, now())
@@ -227,7 +235,9 @@ class LocalRunner:
         lambdas: LocalLambda,
         topic: LocalTopic,
         now: Callable[[], datetime],
+        role: iam.Enforcement | None,
     ) -> Dispatcher:
+        """The dispatcher, here in the runner's process, held to its own role as on AWS."""
         import boto3
 
         sns = boto3.client(
@@ -237,10 +247,17 @@ class LocalRunner:
             aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY,
         )
-        alerter = Alerter(stack.store, SnsNotifier(sns, topic_arn=TOPIC_ARN), clock=now)
+        if role is not None:
+            role.attach(sns.meta.events)
+        store = _store_as(stack, role)
+        alerter = Alerter(store, SnsNotifier(sns, topic_arn=TOPIC_ARN), clock=now)
         http_function = http_function_of(lambdas)
         return Dispatcher(
-            stack.store, lambdas, clock=now, alerter=alerter, http_function=http_function
+            store,
+            iam.CheckedInvoker(lambdas, role) if role is not None else lambdas,
+            clock=now,
+            alerter=alerter,
+            http_function=http_function,
         )
 
     def _trigger_all(
@@ -320,6 +337,7 @@ def local_lambda(
     simulated: bool = False,
     concurrency: int = 4,
     on_invocation: Callable[[Invocation], None] | None = None,
+    roles: dict[str, iam.Enforcement] | None = None,
 ) -> LocalLambda:
     """The local Lambda service of a running local stack: the template's functions, with the
     environment `sam local invoke` would give them, pointed at the stack's tables and topic."""
@@ -343,6 +361,14 @@ def local_lambda(
     functions = load_functions(
         template, Path(info.template).parent, resolve=resolve, env_vars=env_vars
     )
+    roles = roles if roles is not None else local_roles(info, template)
+    policy_dir = Path(info.state_dir) / "iam"
+    policy_dir.mkdir(parents=True, exist_ok=True)
+    for logical_id, function in functions.items():
+        # Each function process is held to its own role, as on AWS (cronfleet.local.iam).
+        policy_file = policy_dir / f"{logical_id}.json"
+        policy_file.write_text(json.dumps(roles[logical_id].to_json(), indent=1))
+        function.environment[iam.ENFORCEMENT_VARIABLE] = str(policy_file)
     return LocalLambda(
         functions,
         runtime_environment={
@@ -357,7 +383,29 @@ def local_lambda(
         max_concurrency=concurrency,
         on_invocation=on_invocation,
         region=info.region,
+        authorize_destination=lambda source, target: roles[source].check_invoke(target),
     )
+
+
+def _store_as(stack: LocalStack, role: iam.Enforcement | None) -> Store:
+    """A store on the stack's tables with a client of its own, held to ``role``."""
+    if role is None:  # a template without that function: nothing to hold it to
+        return stack.store
+    client = stack.dynamodb.client()
+    role.attach(client.meta.events)
+    return Store(stack.store.tasks_table, stack.store.executions_table, client=client)
+
+
+def local_roles(info: LocalStackInfo, template: dict[str, Any]) -> dict[str, iam.Enforcement]:
+    """Every function's role from the transformed template, for the local stack's names."""
+    names = {"TasksTable": info.tasks_table, "ExecutionsTable": info.executions_table}
+    names |= {
+        logical_id: TOPIC_ARN.rsplit(":", 1)[-1]
+        for logical_id, resource in template["Resources"].items()
+        if resource.get("Type") == "AWS::SNS::Topic"
+    }
+    naming = iam.local_naming(template, names, stack_name=LOCAL_STACK_NAME)
+    return iam.enforcements(iam.transform(template), naming)
 
 
 def http_function_of(lambdas: LocalLambda) -> str | None:

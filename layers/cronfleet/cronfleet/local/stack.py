@@ -213,8 +213,14 @@ class LocalStack:
     def validate(self) -> TemplateValidation:
         return validate_template(self.template)
 
-    def apply_tasks(self, validation: TemplateValidation, now: datetime) -> list[AppliedTask]:
-        """Register every task of the template and remove the ones it no longer has."""
+    def apply_tasks(
+        self, validation: TemplateValidation, now: datetime, *, store: Store | None = None
+    ) -> list[AppliedTask]:
+        """Register every task of the template and remove the ones it no longer has.
+
+        ``store``: the registry's (held to its role); the stack's own by default.
+        """
+        registry = store or self.store
         applied = []
         known = {task.task_id: task for task in self.store.list_tasks()}
         for definition in validation.tasks:
@@ -222,7 +228,7 @@ class LocalStack:
             existing = known.get(definition.task_id)
             request_type = "Update" if existing and not existing.deleted else "Create"
             properties = definition.model_dump(mode="json", by_alias=True, exclude_none=True)
-            self._request(request_type, logical_id, definition.task_id, properties, now)
+            self._request(request_type, logical_id, definition.task_id, properties, now, registry)
             applied.append(AppliedTask(definition.task_id, request_type))
         wanted = {definition.task_id for definition in validation.tasks}
         for task_id, task in sorted(known.items()):
@@ -230,7 +236,7 @@ class LocalStack:
                 # The Delete comes from the resource that declared the task, as on AWS.
                 owner = TaskOwner.from_key(task.owner) if task.owner else None
                 declared_by = owner.logical_id if owner is not None else task_id
-                self._request("Delete", declared_by, task_id, None, now)
+                self._request("Delete", declared_by, task_id, None, now, registry)
                 applied.append(AppliedTask(task_id, "Delete"))
         return applied
 
@@ -252,6 +258,7 @@ class LocalStack:
         task_id: str,
         properties: dict[str, Any] | None,
         now: datetime,
+        registry: Store,
     ) -> None:
         event: dict[str, Any] = {
             "RequestType": request_type,
@@ -268,7 +275,7 @@ class LocalStack:
         response = respond(
             event,
             CustomResourceEvent.model_validate(event),
-            self.store,
+            registry,
             now,
             secret_scope=self._secret_scope(),
         )

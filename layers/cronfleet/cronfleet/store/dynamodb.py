@@ -439,15 +439,17 @@ class Store:
                 keep_from = datetime.fromtimestamp(current.due_at - 1, UTC)
             next_run = schedule_next(keep_from)
             paused = current.paused if live and current is not None else False
+            stays_unscheduled = paused or not definition.enabled
             if (
-                current is not None
+                stays_unscheduled
+                and current is not None
                 and current.due_at is None
                 and current.next_run is not None
                 and current.next_run <= now
             ):
-                # Paused, disabled or removed since then: the slot the task stopped at stays its
-                # next run, so that resuming (or enabling, or adding it back) records every slot
-                # since as skipped, however many deploys came in between.
+                # Paused or disabled, and staying so: the slot the task stopped at stays its next
+                # run, so that resuming or enabling it records every slot since as skipped,
+                # however many deploys come in between.
                 next_run = current.next_run
             if next_run is not None:
                 update.set("next_run", slot_key(next_run))
