@@ -247,6 +247,24 @@ def test_the_audit_reports_a_task_whose_next_slot_can_never_be_claimed(
 # --- 4. a retried write that had already committed ----------------------------------------------
 
 
+def lambda_reports(
+    load_event: Callable[[str], Any],
+    event: dict[str, Any],
+    at: datetime,
+    failure: BaseException,
+    *,
+    request_id: str | None = None,
+) -> FailureDestinationRecord:
+    """The on-failure record Lambda sends when an invocation of ``event`` raised ``failure``."""
+    record = load_event("recorder_crash")
+    record["requestPayload"] = event
+    record["timestamp"] = at.isoformat()
+    record["responsePayload"] = {"errorType": type(failure).__name__, "errorMessage": str(failure)}
+    if request_id is not None:
+        record["requestContext"]["requestId"] = request_id
+    return FailureDestinationRecord.model_validate(record)
+
+
 def wrapper_with_faults(
     store: Store, dynamodb_local: DynamoDBLocal, clock: FakeClock, ran: list[str]
 ) -> tuple[Callable[[Any, Any], dict[str, Any]], FaultInjector]:
@@ -316,14 +334,7 @@ def test_an_attempt_whose_code_never_started_is_recorded_lost_not_timed_out(
     # when the invocation fails, and Lambda hands its failure to the recorder
     with pytest.raises(Exception, match="its code was not run") as failure:
         handler(event, None)
-    record = load_event("recorder_crash")
-    record["requestPayload"] = event
-    record["timestamp"] = clock.now.isoformat()
-    record["responsePayload"] = {
-        "errorType": type(failure.value).__name__,
-        "errorMessage": str(failure.value),
-    }
-    record_failure(store, FailureDestinationRecord.model_validate(record))
+    record_failure(store, lambda_reports(load_event, event, clock.now, failure.value))
     # and the watchdog looks long after the deadline
     clock.now += timedelta(hours=1)
     dispatcher.tick(clock.now.replace(second=0))
@@ -358,15 +369,9 @@ def test_an_outcome_the_wrapper_could_not_write_is_recorded_by_the_recorder(
     # failure (the same request) to the recorder
     with pytest.raises(Exception, match='"status":"SUCCEEDED"') as failure:
         handler(event, None)
-    record = load_event("recorder_crash")
-    record["requestPayload"] = event
-    record["requestContext"]["requestId"] = store.executions("report")[0].attempts[0].request_id
-    record["timestamp"] = clock.now.isoformat()
-    record["responsePayload"] = {
-        "errorType": type(failure.value).__name__,
-        "errorMessage": str(failure.value),
-    }
-    result = record_failure(store, FailureDestinationRecord.model_validate(record))
+    started_by = store.executions("report")[0].attempts[0].request_id
+    record = lambda_reports(load_event, event, clock.now, failure.value, request_id=started_by)
+    result = record_failure(store, record)
 
     # then the ledger holds what the code did: one success, with its result
     assert result.recorded

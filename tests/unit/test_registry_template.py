@@ -641,3 +641,54 @@ def test_a_timeout_refused_on_its_own_is_not_compared_with_the_function_s_too() 
     assert lines(result.problems) == [
         "ExampleTask.TimeoutSeconds: must be between 1 and 900 seconds, got 901: Lambda's limit"
     ]
+
+
+def _repository_template_with(task: dict[str, Any]) -> dict[str, Any]:
+    from cronfleet.registry import load_template
+
+    template = load_template(Path(__file__).resolve().parents[2] / "template.yaml")
+    template["Resources"]["SecretTask"] = task
+    return template
+
+
+@pytest.mark.parametrize(
+    ("secret_arn", "problem"),
+    [
+        (
+            "arn:aws:ssm:us-east-1:123456789012:parameter/billing/token",
+            "(parameter/billing/token is not under parameter/cronfleet/)",
+        ),
+        (
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:billing/token-AbCdEf",
+            "(secret:billing/token-AbCdEf is not under secret:cronfleet/)",
+        ),
+        ("arn:aws:ssm:eu-west-1:210987654321:parameter/cronfleet/token", None),
+    ],
+)
+def test_validate_refuses_a_secret_outside_what_the_http_function_may_read(
+    secret_arn: str, problem: str | None
+) -> None:
+    # Given the repository's template with an Http task naming a Bearer secret
+    task = {
+        "Type": "Custom::ScheduledTask",
+        "Properties": {
+            "ServiceToken": {"Fn::GetAtt": ["RegistryFunction", "Arn"]},
+            "Schedule": "rate(1 hour)",
+            "Http": {"Url": "https://api.example.com/cron", "SecretArn": secret_arn},
+        },
+    }
+
+    # When it is validated offline, before the account and region are known
+    validation = validate_template(_repository_template_with(task))
+
+    # Then a secret outside cronfleet/ is refused on its field; account and region wait for
+    # the deploy, where the registry knows them
+    found = [str(p) for p in validation.problems if p.logical_id == "SecretTask"]
+    if problem is None:
+        assert found == []
+    else:
+        (line,) = found
+        assert line.startswith(
+            f"SecretTask.Http.SecretArn: the HTTP function cannot read {secret_arn}"
+        )
+        assert problem in line

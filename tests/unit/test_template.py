@@ -216,3 +216,21 @@ def test_scheduled_tasks_wait_for_the_registry_log_group(template: dict[str, Any
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def test_the_registry_checks_secrets_against_what_the_http_function_may_read(
+    template: dict[str, Any],
+) -> None:
+    # The registry refuses a task whose SecretArn the HTTP function could not read; its idea of
+    # what that function may read must be the function's own policy, to the character.
+    resources = template["Resources"]
+    prefixes = resources["RegistryFunction"]["Properties"]["Environment"]["Variables"][
+        "HTTP_SECRET_ARN_PREFIXES"
+    ]["Fn::Sub"].split(",")
+    readable = [
+        statement["Resource"]["Fn::Sub"]
+        for policy in resources["HttpTaskFunction"]["Properties"]["Policies"]
+        for statement in policy.get("Statement", [])
+        if statement.get("Sid", "").startswith("ReadCronfleetBearer")
+    ]
+    assert sorted(f"{prefix}*" for prefix in prefixes) == sorted(readable)

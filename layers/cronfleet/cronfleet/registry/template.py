@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from cronfleet.registry.definition import TaskDefinition, parse_task_definition
 from cronfleet.registry.problems import InvalidTaskDefinition, InvalidTemplate, Problem
+from cronfleet.registry.secrets import SecretScope
 
 if TYPE_CHECKING:
     import yaml
@@ -610,6 +611,7 @@ def validate_template(template: str | os.PathLike[str] | Mapping[str, Any]) -> T
     ]
     problems = [problem for task in checked for problem in task.problems]
     problems += _duplicate_task_ids(checked)
+    problems += _unreadable_secrets(template, checked)
     failed = {problem.logical_id for problem in problems}
     valid = [
         (task.definition, task.declaration)
@@ -622,6 +624,33 @@ def validate_template(template: str | os.PathLike[str] | Mapping[str, Any]) -> T
         declarations={definition.task_id: declaration for definition, declaration in valid},
         deferred=sorted(problem for task in checked for problem in task.deferred),
     )
+
+
+def _unreadable_secrets(template: Mapping[str, Any], checked: list[_CheckedTask]) -> list[Problem]:
+    """Http tasks naming a secret the stack's HTTP function may not read (see
+    cronfleet.registry.secrets). Offline the account and region are not known yet: they match
+    anything here, and the deploy checks them."""
+    scope = _secret_scope(template)
+    if scope is None:
+        return []
+    problems = []
+    for task in checked:
+        http = task.definition.http if task.definition is not None else None
+        refusal = scope.refusal(http.secret_arn) if http and http.secret_arn else None
+        if refusal is not None:
+            problems.append(Problem(task.logical_id, "Http.SecretArn", refusal))
+    return problems
+
+
+def _secret_scope(template: Mapping[str, Any]) -> SecretScope | None:
+    for resource in _mapping(template.get("Resources")).values():
+        environment = _mapping(_mapping(_mapping(resource).get("Properties")).get("Environment"))
+        value = _mapping(environment.get("Variables")).get("HTTP_SECRET_ARN_PREFIXES")
+        if isinstance(value, Mapping) and isinstance(value.get("Fn::Sub"), str):
+            value = re.sub(r"\$\{AWS::(Partition|Region|AccountId)\}", "*", value["Fn::Sub"])
+        if isinstance(value, str) and value.strip():
+            return SecretScope.parse(value)
+    return None
 
 
 def _task_resources(resources: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:

@@ -386,6 +386,24 @@ class Store:
             _back_off(attempt)
         raise StoreError(f"a transaction could not be completed: {failure}") from failure
 
+    def _decided(
+        self,
+        decision: _Decision,
+        task_id: str,
+        update: Update,
+        condition: str,
+        now: datetime,
+        reason: SkipReason,
+    ) -> _Decision:
+        """The transaction of a versioned task write: the task's update, and the ranged SKIPPED
+        entry for the slots it let pass unscheduled, if any."""
+        decision.items.append(
+            {"Update": update.request(self.tasks_table, {"task_id": task_id}, condition)}
+        )
+        if decision.unscheduled is not None:
+            decision.items.append(self._ranged_final(task_id, decision.unscheduled, now, reason))
+        return decision
+
     def _versioned(
         self, task_id: str, decide: Callable[[TaskRecord | None], _Decision | None]
     ) -> tuple[TaskRecord | None, _Decision | None]:
@@ -473,18 +491,12 @@ class Store:
                     )
             if decision.unscheduled is not None:
                 update.add("stats_skipped", decision.unscheduled.count or 1)
-            version = current.version if current is not None else 0
-            condition = update.version_is(version)
-            if current is None:
-                condition = f"attribute_not_exists({update.path('task_id')})"
-            decision.items.append(
-                {"Update": update.request(self.tasks_table, {"task_id": task_id}, condition)}
+            condition = (
+                update.version_is(current.version)
+                if current is not None
+                else f"attribute_not_exists({update.path('task_id')})"
             )
-            if decision.unscheduled is not None:
-                decision.items.append(
-                    self._ranged_final(task_id, decision.unscheduled, now, SkipReason.DISABLED)
-                )
-            return decision
+            return self._decided(decision, task_id, update, condition, now, SkipReason.DISABLED)
 
         task, _ = self._versioned(task_id, decide)
         assert task is not None
@@ -554,14 +566,7 @@ class Store:
             if decision.unscheduled is not None and decision.unscheduled.count is not None:
                 update.add("stats_skipped", decision.unscheduled.count)
             condition = update.version_is(task.version)
-            decision.items.append(
-                {"Update": update.request(self.tasks_table, {"task_id": task_id}, condition)}
-            )
-            if decision.unscheduled is not None:
-                decision.items.append(
-                    self._ranged_final(task_id, decision.unscheduled, now, SkipReason.PAUSED)
-                )
-            return decision
+            return self._decided(decision, task_id, update, condition, now, SkipReason.PAUSED)
 
         resumed, _ = self._versioned(task_id, decide)
         assert resumed is not None
