@@ -733,6 +733,54 @@ for url, words in (
     ("https://api.example.com/" + "a" * 2100, ("must be at most 2048 characters",)),
 ):
     case(f"url {url[:40]}", http(Url=url), "Http.Url", *words)
+# The credentials endpoints in every spelling stay refused even with AllowPrivateNetwork, and
+# private and loopback addresses in every spelling without it.
+_CREDENTIALS = {
+    "[::a9fe:a9fe]": "metadata service",
+    "[::ffff:a9fe:a9fe]": "metadata service",
+    "[::ffff:0:a9fe:a9fe]": "metadata service",
+    "[64:ff9b::a9fe:a9fe]": "metadata service",
+    "[64:ff9b:1::a9fe:a9fe]": "metadata service",
+    "[2002:a9fe:a9fe::1]": "metadata service",
+    "[2001:0:4136:e378:8000:63bf:5601:5601]": "metadata service",
+    "[fd00:ec2::254]": "metadata service",
+    "0xa9fea9fe": "metadata service",
+    "2852039166": "metadata service",
+    "0251.0376.0251.0376": "metadata service",
+    "169.254.43518": "metadata service",
+    "169.254.169.254.": "metadata service",
+    "169.254.170.2": "ECS task metadata service",
+    "169.254.170.23": "EKS Pod Identity credentials service",
+    "[fd00:ec2::23]": "EKS Pod Identity credentials service",
+}
+for host, service in _CREDENTIALS.items():
+    for opted_in in ("true", "false"):
+        case(
+            f"credentials endpoint {host} (AllowPrivateNetwork {opted_in})",
+            http(Url=f"https://{host}/latest/meta-data/", AllowPrivateNetwork=opted_in),
+            "Http.Url",
+            service,
+            "never a task's target",
+        )
+for host, words in (
+    ("[::ffff:10.0.0.1]", ("private address", "embedded as IPv4-mapped")),
+    ("[64:ff9b::a00:1]", ("private address", "embedded by NAT64")),
+    ("[::7f00:1]", ("loopback address", "embedded as IPv4-compatible")),
+    ("0x7f000001", ("loopback address",)),
+    ("127.1", ("loopback address",)),
+    ("[2002:c0a8:101::]", ("private address", "embedded by 6to4")),
+    ("localhost.", ("the local machine",)),
+    ("[fe80::1]", ("link-local",)),
+    ("172.16.5.4", ("private address",)),
+    ("100.64.0.1", ("AllowPrivateNetwork",)),
+):
+    case(
+        f"private spelling {host}",
+        http(Url=f"https://{host}/cron"),
+        "Http.Url",
+        *words,
+        "AllowPrivateNetwork",
+    )
 case(
     "missing url",
     {"Schedule": "rate(5 minutes)", "Http": {"Method": "GET"}},
