@@ -197,6 +197,7 @@ class SoakConfig:
     deploy_every: timedelta = timedelta(hours=7)
     pause_every: timedelta = timedelta(hours=11)
     mutant: str | None = None
+    progress: Callable[[str], None] | None = None  # told each simulated day as it ends
 
 
 @dataclass
@@ -296,7 +297,14 @@ class Soak:
             next_deploy = config.start + config.deploy_every
             next_pause = config.start + config.pause_every
             tick = config.start
+            next_day = config.start + timedelta(days=1)
             while tick < end + SETTLE:
+                if config.progress is not None and tick >= next_day:
+                    config.progress(
+                        f"  day {int((tick - config.start) / timedelta(days=1))} of "
+                        f"{config.days:g} done, {time.perf_counter() - started:.0f} s"
+                    )
+                    next_day += timedelta(days=1)
                 settling = tick >= end
                 if settling:
                     self.faults(False)
@@ -852,6 +860,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         fault_rate=args.fault_rate,
         mutant=args.mutant,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     result = run_soak(config)
     for line in result.lines():
