@@ -25,7 +25,6 @@ from cronfleet.lifecycle import (
     retry_delay,
     slot_key,
 )
-from cronfleet.registry.definition import invoke_payload
 from cronfleet.store import AttemptOutcome, FinishResult, Store, TaskRecord, task_timeout
 
 if TYPE_CHECKING:
@@ -114,6 +113,10 @@ def invoke_attempt(
     which finds the target in the payload under ``"http"``. ``payload`` replaces the task's
     own (a manual run's).
     """
+    # Imported on the first invoke: an idle tick needs no definitions (the registry package is
+    # a cold-start cost the dispatcher pays only when something is due).
+    from cronfleet.registry.definition import invoke_payload
+
     definition = task.definition
     # An Http task's target travels in the payload, exactly as the registry measured it.
     target = http_function if definition.http is not None else definition.function
