@@ -24,7 +24,8 @@ from cronfleet.dispatch.service import Dispatcher
 from cronfleet.lifecycle import RunStatus, epoch, parse_slot, slot_key
 from cronfleet.recorder import FailureDestinationRecord, record_failure
 from cronfleet.registry import parse_task_definition
-from cronfleet.store import Store
+from cronfleet.runs import conclude_attempt
+from cronfleet.store import AttemptOutcome, Store
 from cronfleet.task import TaskContext, scheduled_task
 from tests.support import TEST_OWNER, register
 from tests.support.faults import FaultInjector, FaultKind, SimulatedCrash, before_next
@@ -251,18 +252,41 @@ def lambda_reports(
     load_event: Callable[[str], Any],
     event: dict[str, Any],
     at: datetime,
-    failure: BaseException,
+    failure: BaseException | None = None,
     *,
     request_id: str | None = None,
 ) -> FailureDestinationRecord:
-    """The on-failure record Lambda sends when an invocation of ``event`` raised ``failure``."""
+    """The on-failure record Lambda sends when an invocation of ``event`` failed: raising
+    ``failure``, or (without one) crashing as the sample record says, in ``request_id``."""
     record = load_event("recorder_crash")
     record["requestPayload"] = event
     record["timestamp"] = at.isoformat()
-    record["responsePayload"] = {"errorType": type(failure).__name__, "errorMessage": str(failure)}
+    if failure is not None:
+        record["responsePayload"] = {
+            "errorType": type(failure).__name__,
+            "errorMessage": str(failure),
+        }
     if request_id is not None:
         record["requestContext"]["requestId"] = request_id
     return FailureDestinationRecord.model_validate(record)
+
+
+@pytest.fixture
+def running(
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
+    code_started: Callable[..., None],
+) -> tuple[Dispatcher, dict[str, Any]]:
+    """A daily 09:00 task's run, dispatched at 09:00 and started in Lambda request r-1; the
+    dispatcher, and the event Lambda delivered."""
+    register(store, clock, "report", Schedule="0 9 * * *", Retry={"MaxAttempts": 1})
+    clock.now = EIGHT + timedelta(hours=1)
+    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher.tick(clock.now)
+    ((_, event),) = lambda_queue.take()
+    code_started(event)
+    return dispatcher, event
 
 
 def wrapper_with_faults(
@@ -384,23 +408,15 @@ def test_an_outcome_the_wrapper_could_not_write_is_recorded_by_the_recorder(
 def test_a_crash_reported_for_one_delivery_leaves_alone_the_run_another_delivery_started(
     store: Store,
     clock: FakeClock,
-    lambda_queue: QueuedLambda,
     load_event: Callable[[str], Any],
-    code_started: Callable[..., None],
+    running: tuple[Dispatcher, dict[str, Any]],
 ) -> None:
     # given a run started by the watchdog's second invoke (Lambda request r-1)
-    register(store, clock, "report", Schedule="0 9 * * *")
-    clock.now = EIGHT + timedelta(hours=1)
-    Dispatcher(store, lambda_queue, clock=clock).tick(clock.now)
-    ((_, event),) = lambda_queue.take()
-    code_started(event)
+    _, event = running
 
     # when the first invoke (another request) fails late, and Lambda reports that failure
-    record = load_event("recorder_crash")
-    record["requestPayload"] = event
-    record["requestContext"]["requestId"] = "the-first-invoke"
-    record["timestamp"] = clock.now.isoformat()
-    result = record_failure(store, FailureDestinationRecord.model_validate(record))
+    record = lambda_reports(load_event, event, clock.now, request_id="the-first-invoke")
+    result = record_failure(store, record)
 
     # then the running attempt is left to the delivery running it
     assert not result.recorded
@@ -408,37 +424,21 @@ def test_a_crash_reported_for_one_delivery_leaves_alone_the_run_another_delivery
     assert execution.status is RunStatus.RUNNING
 
 
-def crash_record(load_event: Callable[[str], Any], event: dict[str, Any], at: datetime) -> Any:
-    record = load_event("recorder_crash")
-    record["requestPayload"] = event
-    record["requestContext"]["requestId"] = "r-1"  # the request code_started ran it in
-    record["timestamp"] = at.isoformat()
-    return FailureDestinationRecord.model_validate(record)
-
-
 def test_a_crash_reported_right_after_the_start_gives_way_to_the_run_that_finishes(
     store: Store,
     clock: FakeClock,
-    lambda_queue: QueuedLambda,
     load_event: Callable[[str], Any],
-    code_started: Callable[..., None],
+    running: tuple[Dispatcher, dict[str, Any]],
 ) -> None:
     # given a running attempt, and a crash reported for its Lambda request ten seconds in:
     # perhaps a second delivery of the same event dying, while the first still runs the code
-    register(store, clock, "report", Schedule="0 9 * * *")
-    clock.now = EIGHT + timedelta(hours=1)
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
-    dispatcher.tick(clock.now)
-    ((_, event),) = lambda_queue.take()
-    code_started(event)
-    held = record_failure(store, crash_record(load_event, event, clock.now + timedelta(seconds=10)))
+    dispatcher, event = running
+    crash = lambda_reports(load_event, event, clock.now + timedelta(seconds=10), request_id="r-1")
+    held = record_failure(store, crash)
 
     # when the run then finishes, and the watchdog looks later
     assert not held.recorded
     clock.advance(seconds=30)
-    from cronfleet.runs import conclude_attempt
-    from cronfleet.store import AttemptOutcome
-
     task = store.get_task("report")
     assert task is not None
     finished = conclude_attempt(
@@ -462,18 +462,13 @@ def test_a_crash_reported_right_after_the_start_gives_way_to_the_run_that_finish
 def test_a_held_crash_is_confirmed_by_the_watchdog_when_the_run_never_ends(
     store: Store,
     clock: FakeClock,
-    lambda_queue: QueuedLambda,
     load_event: Callable[[str], Any],
-    code_started: Callable[..., None],
+    running: tuple[Dispatcher, dict[str, Any]],
 ) -> None:
     # given a crash reported ten seconds into a run, which then never reports anything
-    register(store, clock, "report", Schedule="0 9 * * *", Retry={"MaxAttempts": 1})
-    clock.now = EIGHT + timedelta(hours=1)
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
-    dispatcher.tick(clock.now)
-    ((_, event),) = lambda_queue.take()
-    code_started(event)
-    record_failure(store, crash_record(load_event, event, clock.now + timedelta(seconds=10)))
+    dispatcher, event = running
+    crash = lambda_reports(load_event, event, clock.now + timedelta(seconds=10), request_id="r-1")
+    record_failure(store, crash)
 
     # when the watchdog looks once the hold is over
     clock.advance(minutes=2)
