@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from benchmarks import fleet
 from cronfleet.dispatch.service import Dispatcher
 from cronfleet.invoker import NoopInvoker
+from cronfleet.lifecycle.attempts import Attempts
 from cronfleet.store import INFLIGHT_SHARDS, Store, shard_of
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ def _dispatch_with_cronfleet(
     client: DynamoDBClient, tables: fleet.Tables, tick: datetime, parallel: int
 ) -> int:
     store = Store(tables.tasks, tables.executions, client=client)
-    report = Dispatcher(store, NoopInvoker(), max_parallel=parallel).tick(tick)
+    report = Dispatcher(Attempts(store, NoopInvoker()), max_parallel=parallel).tick(tick)
     if report.errors:
         raise RuntimeError(f"the dispatcher reported errors, e.g. {report.errors[:3]}")
     return report.claimed

@@ -20,11 +20,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cronfleet.lifecycle import epoch, slot_key
-from cronfleet.local.dynamodb_local import create_tables_from_template
-from cronfleet.registry import TaskDefinition, parse_task_definition
+from cronfleet.lifecycle.slots import epoch, slot_key
+from cronfleet.registry.definition import TaskDefinition, parse_task_definition
 from cronfleet.registry.ownership import TaskOwner
 from cronfleet.store import DUE_SHARDS, Store, shard_of
+from cronfleet_tools.local.dynamodb_local import create_tables_from_template
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

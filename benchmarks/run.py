@@ -25,7 +25,7 @@ from botocore.config import Config
 
 from benchmarks import cold_start, dispatch
 from cronfleet.dispatch.service import MAX_PARALLEL
-from cronfleet.local.dynamodb_local import DynamoDBLocal, DynamoDBLocalError
+from cronfleet_tools.local.dynamodb_local import DynamoDBLocal, DynamoDBLocalError
 
 
 @dataclass(frozen=True)

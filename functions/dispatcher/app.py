@@ -9,12 +9,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from cronfleet.alerting import Alerter
+from cronfleet.alerts.alerter import Alerter
 from cronfleet.dispatch.events import TickEvent
 from cronfleet.dispatch.service import Dispatcher
 from cronfleet.environment import current_environment
+from cronfleet.handlers import lambda_handler, rejected
 from cronfleet.invoker import LambdaInvoker
-from cronfleet.observability import MetricUnit, logger, metrics, trace_aws_calls, tracer
+from cronfleet.lifecycle.attempts import Attempts
+from cronfleet.observability import MetricUnit, logger, metrics, trace_aws_calls
 from cronfleet.store import Store
 
 environment = current_environment()  # a missing variable fails the cold start, by name
@@ -24,31 +26,22 @@ environment = current_environment()  # a missing variable fails the cold start, 
 def dispatcher() -> Dispatcher:
     """Built on the first tick and reused: creating boto3 clients is most of a cold start."""
     trace_aws_calls()
-    store = Store(
-        environment.tasks_table_name,
-        environment.executions_table_name,
-        history_retention_days=environment.history_retention_days,
-    )
-    return Dispatcher(
+    store = Store.from_environment(environment)
+    attempts = Attempts(
         store,
         LambdaInvoker(),
         alerter=Alerter.from_environment(store, environment),
         http_function=environment.http_function_name,
     )
+    return Dispatcher(attempts)
 
 
-@logger.inject_lambda_context(correlation_id_path="scheduled_time")
-@metrics.log_metrics(capture_cold_start_metric=True)
-@tracer.capture_lambda_handler
+@lambda_handler(correlation_id_path="scheduled_time", metrics_flushed=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         tick = TickEvent.model_validate(event)
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
-        ]
-        logger.error("Malformed tick event; nothing dispatched", extra={"problems": problems})
-        return {"status": "rejected", "problems": problems}
+        return rejected("Malformed tick event; nothing dispatched", exc)
 
     report = dispatcher().tick(tick.scheduled_time)
     metrics.add_metric(name="DispatcherHeartbeat", unit=MetricUnit.Count, value=1)

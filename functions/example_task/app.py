@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from cronfleet import TaskContext, scheduled_task
-from cronfleet.observability import logger, tracer
+from cronfleet.handlers import lambda_handler
+from cronfleet.observability import logger
 
 
-@logger.inject_lambda_context(correlation_id_path="cronfleet.task_id")
-@tracer.capture_lambda_handler
+@lambda_handler(correlation_id_path="cronfleet.task_id")
 @scheduled_task
 def handler(task: TaskContext) -> dict[str, Any]:
     logger.info("Example task ran", extra={"task_id": task.task_id, "payload": task.payload})

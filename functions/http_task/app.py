@@ -9,12 +9,11 @@ from __future__ import annotations
 from pydantic import JsonValue
 
 from cronfleet import TaskContext, scheduled_task
+from cronfleet.handlers import lambda_handler
 from cronfleet.http_task import run_http_task
-from cronfleet.observability import logger, tracer
 
 
-@logger.inject_lambda_context(correlation_id_path="cronfleet.task_id")
-@tracer.capture_lambda_handler
+@lambda_handler(correlation_id_path="cronfleet.task_id")
 @scheduled_task
 def handler(task: TaskContext) -> dict[str, JsonValue]:
     return run_http_task(task)

@@ -10,24 +10,22 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from cronfleet.alerting import Alerter
+from cronfleet.alerts.alerter import Alerter
 from cronfleet.environment import current_environment
-from cronfleet.observability import logger, trace_aws_calls, tracer
-from cronfleet.recorder import FailureDestinationRecord, record_failure
+from cronfleet.handlers import lambda_handler
+from cronfleet.lifecycle.attempts import Attempts
+from cronfleet.lifecycle.recorder import FailureDestinationRecord, record_failure
+from cronfleet.observability import logger, trace_aws_calls
 from cronfleet.store import Store
 
 environment = current_environment()
 trace_aws_calls()
-store = Store(
-    environment.tasks_table_name,
-    environment.executions_table_name,
-    history_retention_days=environment.history_retention_days,
-)
-alerter = Alerter.from_environment(store, environment)  # the SNS client is made on first alert
+store = Store.from_environment(environment)
+# The SNS client is made on the first alert.
+attempts = Attempts(store, alerter=Alerter.from_environment(store, environment))
 
 
-@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@tracer.capture_lambda_handler
+@lambda_handler(correlation_id_path="requestContext.requestId")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         record = FailureDestinationRecord.model_validate(event)
@@ -38,7 +36,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             extra={"error": str(exc)},
         )
         return {"status": "rejected", "error": str(exc)}
-    result = record_failure(store, record, alerter)
+    result = record_failure(attempts, record)
     return {
         "status": "recorded" if result.recorded else "already-recorded",
         "final_status": result.final_status,

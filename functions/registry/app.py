@@ -10,7 +10,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cronfleet.environment import current_environment
-from cronfleet.observability import logger, trace_aws_calls, tracer
+from cronfleet.handlers import lambda_handler
+from cronfleet.observability import logger, trace_aws_calls
 from cronfleet.registry.custom_resource import MalformedCustomResourceEvent, answer
 from cronfleet.registry.secrets import SecretScope
 from cronfleet.store import Store
@@ -26,17 +27,12 @@ secret_scope = (
 if secret_scope is None:
     logger.warning("HTTP_SECRET_ARN_PREFIXES is empty: Http.SecretArn scopes are not checked")
 trace_aws_calls()
-store = Store(
-    environment.tasks_table_name,
-    environment.executions_table_name,
-    history_retention_days=environment.history_retention_days,
-)
+store = Store.from_environment(environment)
 
 __all__ = ["MalformedCustomResourceEvent", "handler"]
 
 
-@logger.inject_lambda_context(correlation_id_path="RequestId")
-@tracer.capture_lambda_handler
+@lambda_handler(correlation_id_path="RequestId")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response = answer(event, store, context.log_stream_name, secret_scope=secret_scope)
     return response.model_dump(exclude_none=True)

@@ -10,11 +10,12 @@ from functools import cache
 from typing import Any
 
 from cronfleet import TaskContext, scheduled_task
-from cronfleet.alerts import SnsNotifier
+from cronfleet.alerts.sns import SnsNotifier
 from cronfleet.digest import WEEK, render_digest, summarize_week
 from cronfleet.environment import current_environment
-from cronfleet.lifecycle import parse_slot
-from cronfleet.observability import logger, trace_aws_calls, tracer
+from cronfleet.handlers import lambda_handler
+from cronfleet.lifecycle.slots import parse_slot
+from cronfleet.observability import logger, trace_aws_calls
 from cronfleet.store import Store
 
 environment = current_environment()
@@ -23,15 +24,10 @@ environment = current_environment()
 @cache
 def store() -> Store:
     trace_aws_calls()
-    return Store(
-        environment.tasks_table_name,
-        environment.executions_table_name,
-        history_retention_days=environment.history_retention_days,
-    )
+    return Store.from_environment(environment)
 
 
-@logger.inject_lambda_context(correlation_id_path="cronfleet.task_id")
-@tracer.capture_lambda_handler
+@lambda_handler(correlation_id_path="cronfleet.task_id")
 @scheduled_task
 def handler(task: TaskContext) -> dict[str, Any]:
     # The week ends at the slot this run stands for (a manual run's slot carries a suffix).

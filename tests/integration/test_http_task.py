@@ -35,9 +35,9 @@ from cronfleet.http_task import (
     call_http_target,
     run_http_task,
 )
-from cronfleet.lifecycle import Trigger
-from cronfleet.registry import HttpTarget
-from cronfleet.task import NonRetryableError, TaskContext
+from cronfleet.lifecycle.states import Trigger
+from cronfleet.lifecycle.wrapper import NonRetryableError, TaskContext
+from cronfleet.registry.definition import HttpTarget
 
 SECRET = "loopback-s3cret-9f8e7d/+=&<'>"
 SECRET_ARN = "arn:aws:ssm:us-east-1:123456789012:parameter/cronfleet/test-token"

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from cronfleet.dispatch.service import Dispatcher
-from cronfleet.lifecycle import RunStatus, Trigger, slot_key
-from cronfleet.registry import parse_task_definition
-from cronfleet.runs import START_GRACE
-from cronfleet.task import TaskContext, scheduled_task
+from cronfleet.lifecycle.attempts import START_GRACE, Attempts
+from cronfleet.lifecycle.slots import slot_key
+from cronfleet.lifecycle.states import RunStatus, Trigger
+from cronfleet.lifecycle.wrapper import TaskContext, scheduled_task
+from cronfleet.registry.definition import parse_task_definition
 from tests.support import TEST_OWNER, register
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def test_a_claim_whose_invoke_never_happened_is_redispatched_and_ends_once(
         runs.append(task.slot)
 
     # given a dispatcher that died after claiming 08:00 and before its invoke left
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
     clock.now = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
     dispatcher.tick(clock.now)
     lambda_queue.take()  # the invoke is lost with the dispatcher
@@ -82,7 +83,7 @@ def test_a_run_that_never_starts_is_lost_then_retried(
 ) -> None:
     clock = before_eight
     register(store, clock, "report", Schedule="0 8 * * *", Retry={"MaxAttempts": 2})
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
     clock.now = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
     dispatcher.tick(clock.now)
     for _ in range(2):  # the invoke and the watchdog's second invoke both vanish
@@ -141,7 +142,7 @@ def test_the_recorder_finalises_a_timeout_or_crash_and_retries_follow(
     recorder = sam_function("RecorderFunction")
     retry = {"MaxAttempts": 2, "IntervalSeconds": 60, "JitterStrategy": "NONE"}
     register(store, clock, "report", Schedule="0 8 * * *", Retry=retry)
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
     clock.now = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
     dispatcher.tick(clock.now)
     ((_, event),) = lambda_queue.take()
@@ -183,7 +184,7 @@ def test_overlap_skip_records_skipped_while_the_previous_run_is_still_going(
     code_started: Callable[..., None],
 ) -> None:
     register(store, clock, "sync", Overlap="skip")
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
 
     dispatcher.tick(clock.advance(minutes=1))  # 08:01
     ((_, event),) = lambda_queue.take()
@@ -210,7 +211,7 @@ def test_overlap_queue_one_runs_the_queued_slot_after_the_previous_finishes(
     def sync(task: TaskContext) -> None:
         runs.append(task.slot)
 
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
     dispatcher.tick(clock.advance(minutes=1))  # 08:01 runs...
     ((_, first),) = lambda_queue.take()
     dispatcher.tick(clock.advance(minutes=1))  # 08:02 is queued behind it
@@ -253,7 +254,7 @@ def test_a_three_hour_outage_runs_what_the_catchup_policy_promises(
     def quarterly(task: TaskContext) -> None:
         return None
 
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
     clock.now = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
     dispatcher.tick(clock.now)  # 08:00 runs; then the dispatcher is down until 11:00
     lambda_queue.deliver(quarterly)
@@ -290,7 +291,7 @@ def test_a_short_outage_records_each_missed_slot(
     lambda_queue: QueuedLambda,
 ) -> None:
     register(store, clock, "minutely", Catchup={"Policy": "latest"}, Overlap="allow")
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
     dispatcher.tick(clock.advance(minutes=1))  # 08:01
     dispatcher.tick(clock.advance(minutes=5))  # 08:06: 08:02-08:05 were missed
 
@@ -315,7 +316,7 @@ def test_a_one_time_task_runs_once_and_then_completes(
     def once(task: TaskContext) -> None:
         return None
 
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
     for _ in range(10):
         dispatcher.tick(clock.advance(minutes=1))
         lambda_queue.deliver(once)
@@ -333,7 +334,7 @@ def test_pause_and_resume_keep_a_ledger_entry_for_every_slot(
     lambda_queue: QueuedLambda,
 ) -> None:
     task = register(store, clock, "minutely", Overlap="allow")
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
     dispatcher.tick(clock.advance(minutes=1))  # 08:01 runs
     store.pause("minutely", clock.now)
     for _ in range(3):
@@ -362,7 +363,9 @@ def test_a_malformed_tick_is_rejected_and_dispatches_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     dispatcher_app = sam_function("DispatcherFunction")
-    dispatcher_app.dispatcher().invoker = lambda_queue  # Lambda's control plane: the adapter edge
+    dispatcher_app.dispatcher().attempts.invoker = (
+        lambda_queue  # Lambda's control plane: the adapter edge
+    )
     register(store, clock, "report")
     before = store.get_task("report")
 
@@ -387,7 +390,7 @@ def test_the_dispatcher_function_handles_the_sample_tick(
 ) -> None:
     clock = process_clock
     dispatcher_app = sam_function("DispatcherFunction")
-    dispatcher_app.dispatcher().invoker = lambda_queue
+    dispatcher_app.dispatcher().attempts.invoker = lambda_queue
     clock.now = datetime(2026, 11, 2, 8, 59, tzinfo=UTC)
     register(store, clock, "report", Schedule="0 9 * * *")
 
@@ -452,7 +455,7 @@ def test_the_example_task_function_records_a_scheduled_run(
 ) -> None:
     example = sam_function("ExampleTaskFunction")
     register(store, clock, "report", Payload={"greeting": "hello"})
-    Dispatcher(store, lambda_queue, clock=clock).tick(clock.advance(minutes=1))
+    Dispatcher(Attempts(store, lambda_queue, clock=clock)).tick(clock.advance(minutes=1))
 
     (answer,) = lambda_queue.deliver(example.handler, lambda_context)
 
@@ -489,7 +492,7 @@ def test_slots_while_a_task_was_disabled_get_one_skipped_entry(
     lambda_queue: QueuedLambda,
 ) -> None:
     register(store, clock, "minutely", Overlap="allow")
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
     dispatcher.tick(clock.advance(minutes=1))  # 08:01 runs
     register(store, clock, "minutely", Overlap="allow", Enabled="false")  # a deploy disables it
     for _ in range(3):
@@ -532,7 +535,7 @@ def test_a_failed_invoke_is_recorded_on_the_attempt_and_retried(
 ) -> None:
     retry = {"MaxAttempts": 3, "IntervalSeconds": 60, "JitterStrategy": "NONE"}
     register(store, clock, "report", Schedule="5 8 * * *", Retry=retry)
-    dispatcher = Dispatcher(store, RefusingOnce(lambda_queue), clock=clock)
+    dispatcher = Dispatcher(Attempts(store, RefusingOnce(lambda_queue), clock=clock))
 
     clock.now = datetime(2026, 11, 2, 8, 5, tzinfo=UTC)
     report = dispatcher.tick(clock.now)
@@ -553,7 +556,7 @@ def test_a_run_past_its_deadline_is_timed_out_by_the_watchdog(
     code_started: Callable[..., None],
 ) -> None:
     register(store, clock, "slow", Schedule="5 8 * * *", TimeoutSeconds="60")
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
     clock.now = datetime(2026, 11, 2, 8, 5, tzinfo=UTC)
     dispatcher.tick(clock.now)
     ((_, event),) = lambda_queue.take()
@@ -615,7 +618,7 @@ def test_an_http_task_is_dispatched_to_the_built_in_caller_and_recorded(
         )
         caller = sam_function("HttpTaskFunction")
         dispatcher = Dispatcher(
-            store, lambda_queue, clock=clock, http_function="cronfleet-HttpTask"
+            Attempts(store, lambda_queue, clock=clock, http_function="cronfleet-HttpTask")
         )
 
         dispatcher.tick(clock.advance(minutes=5))
@@ -647,7 +650,7 @@ def test_the_weekly_digest_function_runs_from_its_sample_event(
     register(store, clock, "report", Schedule="*/15 * * * *")
     digest = sam_function("WeeklyDigestFunction")
     clock.now = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
-    Dispatcher(store, lambda_queue, clock=clock).tick(clock.now)
+    Dispatcher(Attempts(store, lambda_queue, clock=clock)).tick(clock.now)
     assert ("WeeklyDigestTask", "2026-11-02T08:00:00Z", 1) in lambda_queue.slots_invoked()
 
     # the sample event is that same slot and attempt, as `sam local invoke` would send it
@@ -672,7 +675,7 @@ def test_the_example_task_function_runs_from_its_scheduled_sample_event(
     register(store, clock, "ExampleTask", Schedule="0 9 * * *", Payload={"greeting": "hello"})
     example = sam_function("ExampleTaskFunction")
     clock.now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-    Dispatcher(store, lambda_queue, clock=clock).tick(clock.now)
+    Dispatcher(Attempts(store, lambda_queue, clock=clock)).tick(clock.now)
 
     answer = example.handler(load_event("example_task_scheduled"), lambda_context)
 
@@ -704,7 +707,7 @@ def test_the_http_task_function_runs_from_its_sample_event_and_records_the_failu
     )
     caller = sam_function("HttpTaskFunction")
     clock.now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-    Dispatcher(store, lambda_queue, clock=clock, http_function="http").tick(clock.now)
+    Dispatcher(Attempts(store, lambda_queue, clock=clock, http_function="http")).tick(clock.now)
 
     answer = caller.handler(sample, lambda_context)
 

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from cronfleet.invoker import InvokeError
-from cronfleet.local.functions import InvalidEnvVars, load_env_vars, load_functions
-from cronfleet.local.lambda_process import Invocation, LocalLambda
-from cronfleet.registry.template import load_template
+from cronfleet_tools.local.functions import InvalidEnvVars, load_env_vars, load_functions
+from cronfleet_tools.local.lambda_process import Invocation, LocalLambda
+from cronfleet_tools.template import load_template
 
 pytestmark = pytest.mark.integration
 

@@ -26,15 +26,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cronfleet.local.dynamodb_local import (
+from cronfleet_tools.local.dynamodb_local import (
     ENGINE_LOCK,
     default_install_dir,
     find_jar,
     free_loopback_port,
 )
-from cronfleet.local.lockfile import LockFile
-from cronfleet.local.stack import STACK_FILE
-from cronfleet.registry.template import load_template
+from cronfleet_tools.local.lockfile import LockFile
+from cronfleet_tools.local.stack import STACK_FILE
+from cronfleet_tools.template import load_template
 
 pytestmark = [
     pytest.mark.integration,
@@ -44,7 +44,7 @@ pytestmark = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CRONFLEET_RUN = [sys.executable, "-m", "cronfleet", "run"]
+CRONFLEET_RUN = [sys.executable, "-m", "cronfleet_tools", "run"]
 # Bounds on waits, not expectations: a start takes a few seconds, a stop well under one.
 GENEROUS_SECONDS = 120
 
@@ -327,7 +327,7 @@ def test_an_engine_dies_with_the_process_that_started_it_from_any_thread(
 
 OWNER_SCRIPT = """
 import sys, threading, time
-from cronfleet.local.dynamodb_local import DynamoDBLocal
+from cronfleet_tools.local.dynamodb_local import DynamoDBLocal
 engine = DynamoDBLocal(db_path=sys.argv[1])
 if sys.argv[2] == "main":
     engine.start()

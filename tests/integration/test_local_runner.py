@@ -19,15 +19,15 @@ from typing import Any
 import pytest
 import yaml
 
-from cronfleet.audit import TICK_GRACE, AuditReport, audit
 from cronfleet.dispatch.service import TickReport
-from cronfleet.lifecycle import RunStatus, Trigger
-from cronfleet.local.lambda_process import Invocation
-from cronfleet.local.runner import LocalRunner, RunOptions, RunSummary, TemplateProblems
-from cronfleet.local.stack import STACK_FILE, AppliedTask, LocalStack
-from cronfleet.local.topic import PublishedMessage, read_journal
-from cronfleet.registry.template import load_template
+from cronfleet.lifecycle.states import RunStatus, Trigger
 from cronfleet.store import ExecutionRecord
+from cronfleet_tools.audit import TICK_GRACE, AuditReport, audit
+from cronfleet_tools.local.lambda_process import Invocation
+from cronfleet_tools.local.runner import LocalRunner, RunOptions, RunSummary, TemplateProblems
+from cronfleet_tools.local.stack import STACK_FILE, AppliedTask, LocalStack
+from cronfleet_tools.local.topic import PublishedMessage, read_journal
+from cronfleet_tools.template import load_template
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from cronfleet.alerts import Alert, AlertKind, SnsNotifier
-from cronfleet.local.topic import TOPIC_ARN, LocalTopic, PublishedMessage, read_journal
+from cronfleet.alerts.policy import Alert, AlertKind
+from cronfleet.alerts.sns import SnsNotifier
+from cronfleet_tools.local.topic import TOPIC_ARN, LocalTopic, PublishedMessage, read_journal
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient

@@ -32,13 +32,13 @@ from cronsim import CronSim
 from typer.testing import CliRunner
 
 from cronfleet import clock
-from cronfleet.cli import app
-from cronfleet.lifecycle import RunStatus, Trigger
-from cronfleet.local.stack import STACK_FILE, LocalStack
-from cronfleet.local.topic import LocalTopic
-from cronfleet.registry.template import load_template
-from cronfleet.stack_target import TargetError, deployed
+from cronfleet.lifecycle.states import RunStatus, Trigger
 from cronfleet.store import Store
+from cronfleet_tools.cli.app import app
+from cronfleet_tools.local.stack import STACK_FILE, LocalStack
+from cronfleet_tools.local.topic import LocalTopic
+from cronfleet_tools.stack_target import TargetError, deployed
+from cronfleet_tools.template import load_template
 
 pytestmark = pytest.mark.integration
 

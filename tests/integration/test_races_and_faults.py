@@ -17,21 +17,23 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from cronfleet.alerting import Alerter
-from cronfleet.audit import FindingKind, audit
+from cronfleet.alerts.alerter import Alerter
 from cronfleet.dispatch.plan import CLAIM_ITEMS
 from cronfleet.dispatch.service import Dispatcher
-from cronfleet.lifecycle import RunStatus, epoch, parse_slot, slot_key
-from cronfleet.recorder import FailureDestinationRecord, record_failure
-from cronfleet.registry import parse_task_definition
-from cronfleet.runs import conclude_attempt
-from cronfleet.store import AttemptOutcome, Store
-from cronfleet.task import TaskContext, scheduled_task
+from cronfleet.lifecycle.attempts import Attempts
+from cronfleet.lifecycle.outcomes import AttemptOutcome
+from cronfleet.lifecycle.recorder import FailureDestinationRecord, record_failure
+from cronfleet.lifecycle.slots import epoch, parse_slot, slot_key
+from cronfleet.lifecycle.states import RunStatus
+from cronfleet.lifecycle.wrapper import TaskContext, scheduled_task
+from cronfleet.registry.definition import parse_task_definition
+from cronfleet.store import Store
+from cronfleet_tools.audit import FindingKind, audit
 from tests.support import TEST_OWNER, register
 from tests.support.faults import FaultInjector, FaultKind, SimulatedCrash, before_next
 
 if TYPE_CHECKING:
-    from cronfleet.local.dynamodb_local import DynamoDBLocal
+    from cronfleet_tools.local.dynamodb_local import DynamoDBLocal
     from tests.integration.conftest import FakeClock, QueuedLambda
 
 pytestmark = pytest.mark.integration
@@ -70,7 +72,7 @@ def test_a_deploy_racing_a_claim_never_puts_back_the_slot_the_claim_took(
     # dispatcher claims 08:00 before the deployer's write goes out
     clock.now = EIGHT - timedelta(seconds=30)
     register(store, clock, "minutely")
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
     deployer = other_writer()
     clock.now = EIGHT
     before_next(deployer.client, "TransactWriteItems", lambda: dispatcher.tick(EIGHT))
@@ -112,7 +114,7 @@ def test_a_hundred_redeploys_during_six_ticks_leave_no_task_wedged(
     thread = threading.Thread(target=redeploy_forever)
     thread.start()
     try:
-        dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+        dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
         for minute in range(6):
             clock.now = EIGHT + timedelta(minutes=minute)
             dispatcher.tick(clock.now)
@@ -169,7 +171,7 @@ def test_a_catch_up_claimed_in_chunks_survives_a_crash_between_them(
     # when the dispatcher dies right after the first chunk of the claim committed
     faults.force(FaultKind.CRASH, on="TransactWriteItems")
     with pytest.raises(SimulatedCrash):
-        Dispatcher(crashing, lambda_queue, clock=clock).tick(tick)
+        Dispatcher(Attempts(crashing, lambda_queue, clock=clock)).tick(tick)
     first_chunk = store.executions("minutely")
     task = store.get_task("minutely")
     assert task is not None
@@ -182,7 +184,7 @@ def test_a_catch_up_claimed_in_chunks_survives_a_crash_between_them(
     # and the next tick finishes the catch-up that was decided: the latest 1,000 slots run,
     # the oldest is missed, and the tick's own slot waits its turn behind them (overlap: skip)
     clock.now = tick + timedelta(minutes=1)
-    Dispatcher(store, lambda_queue, clock=clock).tick(clock.now)
+    Dispatcher(Attempts(store, lambda_queue, clock=clock)).tick(clock.now)
     entries = {parse_slot(e.slot): e.status for e in store.executions("minutely")}
     runs = sorted(slot for slot, status in entries.items() if status is RunStatus.PENDING)
     assert runs == [EIGHT + timedelta(minutes=m) for m in range(1, 1001)]
@@ -229,7 +231,7 @@ def test_the_audit_reports_a_task_whose_next_slot_can_never_be_claimed(
     # already has its entry
     register(store, clock, "report", Schedule="0 9 * * *")
     clock.now = EIGHT + timedelta(hours=1)
-    Dispatcher(store, lambda_queue, clock=clock).tick(clock.now)
+    Dispatcher(Attempts(store, lambda_queue, clock=clock)).tick(clock.now)
     store.client.update_item(
         TableName=store.tasks_table,
         Key={"task_id": {"S": "report"}},
@@ -282,7 +284,7 @@ def running(
     dispatcher, and the event Lambda delivered."""
     register(store, clock, "report", Schedule="0 9 * * *", Retry={"MaxAttempts": 1})
     clock.now = EIGHT + timedelta(hours=1)
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
     dispatcher.tick(clock.now)
     ((_, event),) = lambda_queue.take()
     code_started(event)
@@ -318,7 +320,7 @@ def test_a_start_whose_response_was_lost_still_runs_the_code_once(
     # whose response never arrives, so botocore sends it again
     register(store, clock, "report", Schedule="0 9 * * *")
     clock.now = EIGHT + timedelta(hours=1)
-    Dispatcher(store, lambda_queue, clock=clock).tick(clock.now)
+    Dispatcher(Attempts(store, lambda_queue, clock=clock)).tick(clock.now)
     ran: list[str] = []
     handler, faults = wrapper_with_faults(store, dynamodb_local, clock, ran)
     faults.force(fault, on="UpdateItem")
@@ -348,7 +350,7 @@ def test_an_attempt_whose_code_never_started_is_recorded_lost_not_timed_out(
     # given a task function that cannot reach the ledger at all when the run starts
     register(store, clock, "report", Schedule="0 9 * * *", Retry={"MaxAttempts": 1})
     clock.now = EIGHT + timedelta(hours=1)
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock)
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
     dispatcher.tick(clock.now)
     ran: list[str] = []
     handler, faults = wrapper_with_faults(store, dynamodb_local, clock, ran)
@@ -358,7 +360,7 @@ def test_an_attempt_whose_code_never_started_is_recorded_lost_not_timed_out(
     # when the invocation fails, and Lambda hands its failure to the recorder
     with pytest.raises(Exception, match="its code was not run") as failure:
         handler(event, None)
-    record_failure(store, lambda_reports(load_event, event, clock.now, failure.value))
+    record_failure(Attempts(store), lambda_reports(load_event, event, clock.now, failure.value))
     # and the watchdog looks long after the deadline
     clock.now += timedelta(hours=1)
     dispatcher.tick(clock.now.replace(second=0))
@@ -383,7 +385,7 @@ def test_an_outcome_the_wrapper_could_not_write_is_recorded_by_the_recorder(
     # given a run whose code succeeds, after which the ledger stops answering that function
     register(store, clock, "report", Schedule="0 9 * * *")
     clock.now = EIGHT + timedelta(hours=1)
-    Dispatcher(store, lambda_queue, clock=clock).tick(clock.now)
+    Dispatcher(Attempts(store, lambda_queue, clock=clock)).tick(clock.now)
     ran: list[str] = []
     handler, faults = wrapper_with_faults(store, dynamodb_local, clock, ran)
     faults.force(FaultKind.THROTTLE, on="TransactWriteItems", times=100)
@@ -395,7 +397,7 @@ def test_an_outcome_the_wrapper_could_not_write_is_recorded_by_the_recorder(
         handler(event, None)
     started_by = store.executions("report")[0].attempts[0].request_id
     record = lambda_reports(load_event, event, clock.now, failure.value, request_id=started_by)
-    result = record_failure(store, record)
+    result = record_failure(Attempts(store), record)
 
     # then the ledger holds what the code did: one success, with its result
     assert result.recorded
@@ -416,7 +418,7 @@ def test_a_crash_reported_for_one_delivery_leaves_alone_the_run_another_delivery
 
     # when the first invoke (another request) fails late, and Lambda reports that failure
     record = lambda_reports(load_event, event, clock.now, request_id="the-first-invoke")
-    result = record_failure(store, record)
+    result = record_failure(Attempts(store), record)
 
     # then the running attempt is left to the delivery running it
     assert not result.recorded
@@ -434,15 +436,14 @@ def test_a_crash_reported_right_after_the_start_gives_way_to_the_run_that_finish
     # perhaps a second delivery of the same event dying, while the first still runs the code
     dispatcher, event = running
     crash = lambda_reports(load_event, event, clock.now + timedelta(seconds=10), request_id="r-1")
-    held = record_failure(store, crash)
+    held = record_failure(Attempts(store), crash)
 
     # when the run then finishes, and the watchdog looks later
     assert not held.recorded
     clock.advance(seconds=30)
     task = store.get_task("report")
     assert task is not None
-    finished = conclude_attempt(
-        store,
+    finished = Attempts(store).conclude(
         task,
         "2026-11-02T09:00:00Z",
         1,
@@ -468,7 +469,7 @@ def test_a_held_crash_is_confirmed_by_the_watchdog_when_the_run_never_ends(
     # given a crash reported ten seconds into a run, which then never reports anything
     dispatcher, event = running
     crash = lambda_reports(load_event, event, clock.now + timedelta(seconds=10), request_id="r-1")
-    record_failure(store, crash)
+    record_failure(Attempts(store), crash)
 
     # when the watchdog looks once the hold is over
     clock.advance(minutes=2)
@@ -494,7 +495,7 @@ def test_a_tick_dated_a_day_ahead_dispatches_the_clocks_minute_and_alerts(
     clock.now = EIGHT - timedelta(seconds=30)
     register(store, clock, "minutely")
     register(store, clock, "hourly", Schedule="0 * * * *")
-    dispatcher = Dispatcher(store, lambda_queue, clock=clock, alerter=Alerter(store))
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock, alerter=Alerter(store)))
     clock.now = EIGHT + timedelta(seconds=5)
 
     # when it arrives

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cronfleet.lifecycle import RunStatus
+from cronfleet.lifecycle.states import RunStatus
 from tests.support.faults import FaultInjector, FaultKind, before_next
 
 if TYPE_CHECKING:

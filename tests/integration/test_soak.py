@@ -14,7 +14,7 @@ import pytest
 from tests.support.soak import MUTANTS, SoakConfig, run_soak
 
 if TYPE_CHECKING:
-    from cronfleet.local.dynamodb_local import DynamoDBLocal
+    from cronfleet_tools.local.dynamodb_local import DynamoDBLocal
 
 pytestmark = pytest.mark.integration
 

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from cronfleet import clock
-from cronfleet.local.dynamodb_local import ACCESS_KEY, SECRET_KEY, DynamoDBLocal
-from cronfleet.local.functions import load_functions
-from cronfleet.local.lambda_process import LocalLambda
-from cronfleet.registry.template import load_template, validate_template
-from cronfleet.runs import start_manual_run
+from cronfleet.lifecycle.attempts import Attempts
 from cronfleet.store import Store
+from cronfleet_tools.local.dynamodb_local import ACCESS_KEY, SECRET_KEY, DynamoDBLocal
+from cronfleet_tools.local.functions import load_functions
+from cronfleet_tools.local.lambda_process import LocalLambda
+from cronfleet_tools.template import load_template, validate_template
 from tests.support import TEST_OWNER
 
 pytestmark = pytest.mark.integration
@@ -82,7 +82,7 @@ def test_a_task_run_is_traced_with_its_ids_and_its_dynamodb_calls(
     )
 
     # when a manual run of the example task goes through the function, as in Lambda
-    slot, invoked = start_manual_run(store, lambdas, task, now, payload={"traced": True})
+    slot, invoked = Attempts(store, lambdas).start_manual_run(task, now, payload={"traced": True})
     lambdas.drain()
     lambdas.shutdown()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cronfleet.registry import parse_task_definition
+from cronfleet.registry.definition import parse_task_definition
 from cronfleet.registry.ownership import TaskOwner
 
 if TYPE_CHECKING:

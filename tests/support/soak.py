@@ -49,15 +49,17 @@ from pathlib import Path
 from typing import Any
 
 from cronfleet import clock as clock_module
-from cronfleet.audit import FindingKind, audit
 from cronfleet.dispatch import service as dispatch_service
 from cronfleet.dispatch.service import Dispatcher
-from cronfleet.lifecycle import RunStatus, parse_slot
-from cronfleet.local.dynamodb_local import DynamoDBLocal, create_tables_from_template
-from cronfleet.recorder import FailureDestinationRecord, record_failure
+from cronfleet.lifecycle.attempts import Attempts
+from cronfleet.lifecycle.recorder import FailureDestinationRecord, record_failure
+from cronfleet.lifecycle.slots import parse_slot
+from cronfleet.lifecycle.states import RunStatus
+from cronfleet.lifecycle.wrapper import NonRetryableError, TaskContext, scheduled_task
 from cronfleet.registry.custom_resource import CustomResourceEvent, respond
 from cronfleet.store import DUE_SHARDS, INFLIGHT_SHARDS, Store, TaskStateError
-from cronfleet.task import NonRetryableError, TaskContext, scheduled_task
+from cronfleet_tools.audit import FindingKind, audit
+from cronfleet_tools.local.dynamodb_local import DynamoDBLocal, create_tables_from_template
 from tests.support.faults import FaultInjector, SimulatedCrash
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -252,7 +254,9 @@ class Soak:
         self.by_name = {plan.name: plan for plan in self.plans}
         self.paused: dict[str, datetime] = {}
         self.pending: list[tuple[datetime, str, dict[str, Any], str]] = []  # late deliveries
-        self.dispatchers = [Dispatcher(self._store(), self, clock=self.clock) for _ in range(2)]
+        self.dispatchers = [
+            Dispatcher(Attempts(self._store(), self, clock=self.clock)) for _ in range(2)
+        ]
         self.deployer = self._store()
         self.operator = self._store()
         # Warm "sandboxes" of the task function: deliveries run in them at once, as on Lambda.
@@ -488,7 +492,8 @@ class Soak:
         for attempt in range(3):
             try:
                 record_failure(
-                    self.recorders[attempt % 2], FailureDestinationRecord.model_validate(record)
+                    Attempts(self.recorders[attempt % 2], clock=self.clock),
+                    FailureDestinationRecord.model_validate(record),
                 )
                 return
             except SimulatedCrash:

@@ -11,26 +11,23 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from cronfleet.alerts import (
-    MESSAGE_LIMIT_BYTES,
+from cronfleet.alerts.policy import (
     Alert,
-    AlertDeliveryError,
     AlertKind,
     AttemptFinished,
-    ConsoleLinks,
     DispatchFailed,
     RunAbandoned,
     Severity,
     SlotsMissed,
-    SnsNotifier,
     decide_alerts,
     realert_due,
-    render,
-    subject,
 )
-from cronfleet.lifecycle import RunStatus, slot_key
-from cronfleet.registry import AlertPolicy
-from cronfleet.store import AttemptOutcome, FinishResult
+from cronfleet.alerts.render import MESSAGE_LIMIT_BYTES, ConsoleLinks, render, subject
+from cronfleet.alerts.sns import AlertDeliveryError, SnsNotifier
+from cronfleet.lifecycle.outcomes import AttemptOutcome, FinishResult
+from cronfleet.lifecycle.slots import slot_key
+from cronfleet.lifecycle.states import RunStatus
+from cronfleet.registry.definition import AlertPolicy
 
 T0 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 STACK_TOPIC = "arn:aws:sns:us-east-1:123456789012:cronfleet-alerts"

@@ -14,7 +14,17 @@ from typing import Any
 
 import pytest
 
-from cronfleet.audit import (
+from cronfleet.lifecycle.slots import slot_key
+from cronfleet.lifecycle.states import RunStatus, Trigger
+from cronfleet.registry.definition import parse_task_definition
+from cronfleet.store import (
+    DISPATCHER_ITEM,
+    AttemptRecord,
+    ExecutionRecord,
+    TaskNotFound,
+    TaskRecord,
+)
+from cronfleet_tools.audit import (
     LEDGER_CHUNK,
     Finding,
     FindingKind,
@@ -23,15 +33,6 @@ from cronfleet.audit import (
     audit_task,
     iter_findings,
     reconcile,
-)
-from cronfleet.lifecycle import RunStatus, Trigger, slot_key
-from cronfleet.registry import parse_task_definition
-from cronfleet.store import (
-    DISPATCHER_ITEM,
-    AttemptRecord,
-    ExecutionRecord,
-    TaskNotFound,
-    TaskRecord,
 )
 
 DAY = datetime(2026, 11, 2, tzinfo=UTC)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cronfleet.cli import app
+from cronfleet_tools.cli.app import app
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[2]

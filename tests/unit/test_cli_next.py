@@ -17,8 +17,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cronfleet.cli import EXIT_INTERNAL_ERROR, app
 from cronfleet.schedule import ScheduleError, parse_schedule
+from cronfleet_tools.cli.app import app
+from cronfleet_tools.cli.common import EXIT_INTERNAL_ERROR
 
 runner = CliRunner()
 AFTER = "2026-01-01T00:00:00Z"
@@ -193,7 +194,7 @@ def test_a_crash_inside_next_is_an_internal_error(monkeypatch: pytest.MonkeyPatc
     def broken(expression: str, timezone: object) -> None:
         raise RecursionError("a bug")
 
-    monkeypatch.setattr("cronfleet.cli.parse_schedule", broken)
+    monkeypatch.setattr("cronfleet_tools.cli.schedules.parse_schedule", broken)
 
     result = runner.invoke(app, ["next", "rate(5 minutes)"])
 

@@ -29,8 +29,11 @@ import yaml
 from typer.testing import CliRunner
 
 from cronfleet import clock
-from cronfleet.cli import EXIT_INTERNAL_ERROR, app
-from cronfleet.registry import InvalidTaskDefinition, parse_task_definition, parse_template
+from cronfleet.registry.definition import parse_task_definition
+from cronfleet.registry.problems import InvalidTaskDefinition
+from cronfleet_tools.cli.app import app
+from cronfleet_tools.cli.common import EXIT_INTERNAL_ERROR
+from cronfleet_tools.template import parse_template
 
 STACK = (Path(__file__).parent / "templates" / "stack.yaml").read_text(encoding="utf-8")
 # Every case is judged at this instant, at both doors.
@@ -1487,7 +1490,7 @@ def test_a_crash_inside_validate_is_an_internal_error_not_a_rejection(
     def broken(template: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("cronfleet.cli.validate_template", broken)
+    monkeypatch.setattr("cronfleet_tools.cli.schedules.validate_template", broken)
     template = tmp_path / "template.yaml"
     template.write_text(STACK, encoding="utf-8")
 

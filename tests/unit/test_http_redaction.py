@@ -27,8 +27,8 @@ from cronfleet.http_task import (
     SecretRedactor,
     call_http_target,
 )
-from cronfleet.registry import HttpTarget
-from cronfleet.task import NonRetryableError
+from cronfleet.lifecycle.wrapper import NonRetryableError
+from cronfleet.registry.definition import HttpTarget
 
 PUBLIC_IP = "93.184.215.14"
 SECRET_ARN = "arn:aws:ssm:us-east-1:123456789012:parameter/cronfleet/token"

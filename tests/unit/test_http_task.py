@@ -27,9 +27,9 @@ from cronfleet.http_task import (
     read_secret,
     run_http_task,
 )
-from cronfleet.lifecycle import Trigger
-from cronfleet.registry import HttpTarget
-from cronfleet.task import NonRetryableError, TaskContext
+from cronfleet.lifecycle.states import Trigger
+from cronfleet.lifecycle.wrapper import NonRetryableError, TaskContext
+from cronfleet.registry.definition import HttpTarget
 
 PUBLIC_IP = "93.184.215.14"
 SECRET = "s3cr3t-T0ken/with+chars"

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cronfleet.dispatch.plan import MAX_MISSED_ITEMS, plan_slots
-from cronfleet.lifecycle import Trigger, retry_delay
-from cronfleet.registry import RetryPolicy, TaskDefinition, parse_task_definition
+from cronfleet.lifecycle.retry import retry_delay
+from cronfleet.lifecycle.states import Trigger
+from cronfleet.registry.definition import RetryPolicy, TaskDefinition, parse_task_definition
 from cronfleet.stats import TaskStats, duration_bucket
 
 TICK = datetime(2026, 11, 2, 11, 0, tzinfo=UTC)

@@ -17,15 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
-from cronfleet.cli import app
-from cronfleet.migration import (
+from cronfleet_tools.cli.app import app
+from cronfleet_tools.migration import (
     ImportedTask,
     import_crontab,
     import_file,
     render_resources,
     report_lines,
 )
-from cronfleet.registry import validate_template
+from cronfleet_tools.template import validate_template
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "migration"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-# Only the CLI uses these; they have no business in Lambda.
-CLI_ONLY = {"typer", "rich", "pyyaml"}
+# Only the tooling uses these; they have no business in Lambda.
+CLI_ONLY = {"typer", "rich", "pyyaml", "aws-sam-translator"}
 
 
 def _normalise(name: str) -> str:
@@ -118,3 +118,111 @@ def test_this_environment_runs_the_pinned_versions(constraints: dict[str, str]) 
             stale[name] = (pinned, installed)
 
     assert stale == {}, "re-run `make` to reinstall the venv from constraints.txt"
+
+
+# --- two packages: the runtime in the layer, the tooling never --------------------------------
+
+RUNTIME_PACKAGE = Path(__file__).resolve().parents[2] / "layers" / "cronfleet" / "cronfleet"
+TOOLING_PACKAGE = Path(__file__).resolve().parents[2] / "tools" / "cronfleet_tools"
+# What the layer does not ship: importing any of them in Lambda is an ImportError.
+TOOLING_IMPORTS = {"typer", "rich", "yaml", "samtranslator", "cronfleet_tools"}
+
+
+def _modules(package: Path) -> dict[str, Path]:
+    """Every module of a package, by dotted name."""
+    modules = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = path
+    return modules
+
+
+def _imports(path: Path, *, module_level_only: bool) -> set[str]:
+    """The modules a file imports; with ``module_level_only``, only those its import runs
+    (not those inside functions, nor behind ``if TYPE_CHECKING:``)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes: list[ast.AST] = []
+    if module_level_only:
+        for node in tree.body:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                continue
+            nodes.extend(ast.walk(node) if isinstance(node, ast.If | ast.Try) else [node])
+    else:
+        nodes = list(ast.walk(tree))
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_no_runtime_module_imports_the_tooling_or_what_only_it_uses() -> None:
+    # Given every module of the runtime package, the layer's contents
+    offenders = {
+        name: sorted(
+            imported
+            for imported in _imports(path, module_level_only=False)
+            if imported.split(".")[0] in TOOLING_IMPORTS
+        )
+        for name, path in _modules(RUNTIME_PACKAGE).items()
+    }
+
+    # Then none imports typer, rich, yaml, the SAM translator or the tooling package, even
+    # lazily: in Lambda each would be an ImportError waiting for its first call
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_the_layer_holds_the_runtime_package_and_nothing_of_the_tooling(repo_root: Path) -> None:
+    # Given what `sam build` puts in the layer (ContentUri: layers/cronfleet)
+    content = repo_root / "layers" / "cronfleet"
+    built = repo_root / ".aws-sam" / "build" / "CronfleetLayer" / "python"
+
+    # Then the source holds the runtime package and its requirements only, and a built layer,
+    # when there is one, has no tooling in it
+    tracked = [p.name for p in content.iterdir() if not p.name.endswith(".egg-info")]
+    assert sorted(tracked) == [
+        "cronfleet",
+        "requirements.txt",
+    ]
+    if built.is_dir():
+        assert not (built / "cronfleet_tools").exists()
+        shipped = {p.name for p in (built / "cronfleet").iterdir()}
+        assert shipped.isdisjoint({"cli.py", "local", "migration.py", "audit.py", "views.py"})
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    # Given the module-level imports of both packages (those that run when a module loads)
+    modules = _modules(RUNTIME_PACKAGE) | _modules(TOOLING_PACKAGE)
+    # (A module's own packages are not counted: Python loads them first, whatever it imports.)
+    edges = {
+        name: {
+            imported
+            for imported in _imports(path, module_level_only=True)
+            if imported in modules and not name.startswith(f"{imported}.") and imported != name
+        }
+        for name, path in modules.items()
+    }
+
+    # Then there is no cycle among them
+    cycles = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for target in sorted(edges[name]):
+            if state.get(target) == 1:
+                cycles.append([*path[path.index(target) :], target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[name] = 2
+
+    for name in sorted(modules):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []

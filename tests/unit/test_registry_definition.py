@@ -16,20 +16,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cronfleet import clock
-from cronfleet.registry import (
-    PAYLOAD_LIMIT_BYTES,
-    InvalidTaskDefinition,
-    Problem,
-    TaskDefinition,
-    parse_task_definition,
-)
 from cronfleet.registry.definition import (
     DEFINITION_LIMIT_BYTES,
     MAX_JSON_DEPTH,
+    PAYLOAD_LIMIT_BYTES,
     TASK_ITEM_RUNTIME_MARGIN_BYTES,
+    TaskDefinition,
     largest_invoke_bytes,
+    parse_task_definition,
     stored_definition_bytes,
 )
+from cronfleet.registry.problems import InvalidTaskDefinition, Problem
 from cronfleet.registry.url_safety import address_refusal, url_refusal
 
 LOGICAL_ID = "ExampleTask"
@@ -622,26 +619,19 @@ def test_the_measured_invoke_event_is_never_smaller_than_what_the_dispatcher_sen
     properties: dict[str, Any],
 ) -> None:
     # Given a task, and the invoke events the dispatcher builds for every attempt and trigger
-    from cronfleet.lifecycle import Trigger
-    from cronfleet.runs import invoke_attempt
+    from cronfleet.lifecycle.attempts import Attempts
+    from cronfleet.lifecycle.states import Trigger
     from cronfleet.store import TaskRecord
 
     definition = parse_task_definition(LOGICAL_ID, properties)
     task = TaskRecord(LOGICAL_ID, definition.model_dump_json(by_alias=True, exclude_none=True))
     invoker = RecordingInvoker()
+    # The store is touched only when an invoke fails, which the recording invoker never does.
+    attempts = Attempts(None, invoker, http_function="cronfleet-http")  # type: ignore[arg-type]
     now = datetime(2026, 11, 2, 8, tzinfo=UTC)
     for attempt in range(1, 11):
         for trigger in Trigger:
-            invoke_attempt(
-                None,  # type: ignore[arg-type]  # touched only when the invoke fails
-                invoker,
-                task,
-                "2026-11-02T08:00:00Z",
-                attempt,
-                trigger,
-                now,
-                http_function="cronfleet-http",
-            )
+            attempts.invoke(task, "2026-11-02T08:00:00Z", attempt, trigger, now)
 
     # When the registry measures the task's largest invoke event
     measured = largest_invoke_bytes(definition)

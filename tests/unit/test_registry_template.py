@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from cronfleet.registry import (
+from cronfleet.registry.problems import InvalidTemplate
+from cronfleet_tools.template import (
     TaskDeclaration,
     TemplateValidation,
     load_template,
     parse_template,
     validate_template,
 )
-from cronfleet.registry.problems import InvalidTemplate
 
 TEMPLATES = Path(__file__).parent / "templates"
 STACK = (TEMPLATES / "stack.yaml").read_text(encoding="utf-8")
@@ -644,7 +644,7 @@ def test_a_timeout_refused_on_its_own_is_not_compared_with_the_function_s_too() 
 
 
 def _repository_template_with(task: dict[str, Any]) -> dict[str, Any]:
-    from cronfleet.registry import load_template
+    from cronfleet_tools.template import load_template
 
     template = load_template(Path(__file__).resolve().parents[2] / "template.yaml")
     template["Resources"]["SecretTask"] = task

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cronfleet.local import iam
+from cronfleet_tools.local import iam
 
 NAMESPACE = "Cronfleet"
 TASK_TAG = ("cronfleet:role", "task")
@@ -286,7 +286,7 @@ def test_dispatcher_ticks_that_cannot_be_delivered_go_to_an_alarmed_queue(
 def test_dashboard_and_alarms_use_only_metrics_the_code_emits(
     template: dict[str, Any], repo_root: Path
 ) -> None:
-    from cronfleet.alerting import RUN_DURATION, RUN_FAILED, RUN_SUCCEEDED
+    from cronfleet.alerts.alerter import RUN_DURATION, RUN_FAILED, RUN_SUCCEEDED
 
     # Per-task run metrics are emitted through single-metric contexts under these names.
     emitted = _emitted_metric_names(repo_root) | {RUN_SUCCEEDED, RUN_FAILED, RUN_DURATION}

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from cronfleet.registry import HttpTarget
+from cronfleet.registry.definition import HttpTarget
 from cronfleet.registry.url_safety import url_refusal
 
 METADATA = "the cloud instance metadata service"

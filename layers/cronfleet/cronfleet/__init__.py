@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from cronfleet.task import NonRetryableError, TaskContext, scheduled_task
+    from cronfleet.lifecycle.wrapper import NonRetryableError, TaskContext, scheduled_task
 
 __all__ = ["NonRetryableError", "TaskContext", "scheduled_task"]
 
@@ -21,7 +21,7 @@ __all__ = ["NonRetryableError", "TaskContext", "scheduled_task"]
 def __getattr__(name: str) -> Any:
     # Imported on first use: the CLI and the schedule engine should not pay for the wrapper.
     if name in __all__:
-        from cronfleet import task
+        from cronfleet.lifecycle import wrapper as task
 
         return getattr(task, name)
     raise AttributeError(f"module 'cronfleet' has no attribute {name!r}")

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cronfleet.lifecycle import RunStatus, slot_key
+from cronfleet.lifecycle.slots import slot_key
+from cronfleet.lifecycle.states import RunStatus
 from cronfleet.store import ExecutionRecord, Store
 
 WEEK = timedelta(days=7)

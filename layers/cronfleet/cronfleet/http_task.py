@@ -83,9 +83,9 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import JsonValue, ValidationError
 
-from cronfleet.registry import HttpTarget
+from cronfleet.lifecycle.wrapper import NonRetryableError, TaskContext, scheduled_task
+from cronfleet.registry.definition import HttpTarget
 from cronfleet.registry.url_safety import classify_address, display_address, url_refusal
-from cronfleet.task import NonRetryableError, TaskContext, scheduled_task
 
 __all__ = [
     "HTTP_PAYLOAD_KEY",

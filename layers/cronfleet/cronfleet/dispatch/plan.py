@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from cronfleet.lifecycle import SlotRange, Trigger, count_slots
+from cronfleet.lifecycle.slots import SlotRange, count_slots
+from cronfleet.lifecycle.states import Trigger
 from cronfleet.registry.definition import TaskDefinition
 from cronfleet.schedule import Schedule
 

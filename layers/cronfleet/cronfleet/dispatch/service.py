@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import logging
-import random
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from cronfleet.clock import now as clock_now
-from cronfleet.invoker import Invoker
-from cronfleet.lifecycle import Trigger, from_epoch, slot_key
-from cronfleet.runs import START_GRACE, invoke_attempt
-from cronfleet.store import Store, TaskRecord
-from cronfleet.watchdog import Watchdog, WatchdogReport
+from cronfleet.dispatch.watchdog import Watchdog, WatchdogReport
+from cronfleet.lifecycle.attempts import START_GRACE, Attempts
+from cronfleet.lifecycle.slots import from_epoch, slot_key
+from cronfleet.store import TaskRecord
 
 if TYPE_CHECKING:
-    from cronfleet.alerting import Alerter
     from cronfleet.dispatch.plan import SlotPlan
     from cronfleet.schedule import Schedule
 
@@ -70,27 +65,16 @@ class _TaskOutcome:
 
 
 class Dispatcher:
-    def __init__(
-        self,
-        store: Store,
-        invoker: Invoker,
-        *,
-        clock: Callable[[], datetime] = clock_now,
-        max_parallel: int = MAX_PARALLEL,
-        rng: random.Random | None = None,
-        alerter: Alerter | None = None,
-        http_function: str | None = None,
-    ) -> None:
-        self.store = store
-        self.invoker = invoker
-        self.clock = clock
+    """One tick's work, on the attempts service it shares with its watchdog."""
+
+    def __init__(self, attempts: Attempts, *, max_parallel: int = MAX_PARALLEL) -> None:
+        assert attempts.invoker is not None, "a dispatcher invokes: give it an invoker"
+        self.attempts = attempts
+        self.store = attempts.store
+        self.clock = attempts.clock
+        self.alerter = attempts.alerter
         self.max_parallel = max_parallel
-        self.rng = rng
-        self.alerter = alerter
-        self.http_function = http_function
-        self.watchdog = Watchdog(
-            store, invoker, clock=clock, rng=rng, alerter=alerter, http_function=http_function
-        )
+        self.watchdog = Watchdog(attempts)
 
     def tick(self, tick: datetime, *, stop_claiming_at: datetime | None = None) -> TickReport:
         """Handle the tick EventBridge Scheduler sent for ``tick`` (its scheduled time).
@@ -191,7 +175,7 @@ class Dispatcher:
                 outcome.queued += plan.queued is not None
                 self._report_missed(current, plan, schedule, now)
                 for slot, trigger in plan.runs:
-                    if self.invoke(current, slot_key(slot), 1, trigger, now):
+                    if self.attempts.invoke(current, slot_key(slot), 1, trigger, now):
                         outcome.invoked += 1
                     else:
                         outcome.invoke_failures += 1
@@ -232,7 +216,7 @@ class Dispatcher:
         self, task: TaskRecord, plan: SlotPlan, schedule: Schedule, now: datetime
     ) -> None:
         """One MISSED alert for the slots this claim recorded as missed, if any."""
-        from cronfleet.lifecycle import MAX_SLOTS_COUNTED
+        from cronfleet.lifecycle.slots import MAX_SLOTS_COUNTED
 
         if self.alerter is None:
             return
@@ -253,23 +237,6 @@ class Dispatcher:
             self.alerter.slots_missed(
                 task, slot_key(plan.missed[0]), slot_key(plan.missed[-1]), len(plan.missed), now
             )
-
-    def invoke(
-        self, task: TaskRecord, slot: str, attempt: int, trigger: Trigger, now: datetime
-    ) -> bool:
-        """Invoke one attempt; a failed invoke is recorded and follows the retry policy."""
-        return invoke_attempt(
-            self.store,
-            self.invoker,
-            task,
-            slot,
-            attempt,
-            trigger,
-            now,
-            self.rng,
-            self.alerter,
-            http_function=self.http_function,
-        )
 
 
 def tick_out_of_range(tick: datetime, now: datetime) -> str | None:

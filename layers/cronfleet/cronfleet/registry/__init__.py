@@ -1,55 +1,14 @@
 """Task registry: what a scheduled task is, and whether a declaration of one is valid.
 
-Two entry points share one set of rules:
+- :mod:`~cronfleet.registry.definition`: the definition of one ``Custom::ScheduledTask``, and
+  :func:`~cronfleet.registry.definition.parse_task_definition`, the rules every caller shares
+  (the registry Lambda at deploy time, ``cronfleet validate`` before it);
+- :mod:`~cronfleet.registry.problems`: the ``<LogicalId>.<Field>: <reason>`` lines;
+- :mod:`~cronfleet.registry.custom_resource`: the CloudFormation protocol of the registry;
+- :mod:`~cronfleet.registry.ownership`, :mod:`~cronfleet.registry.secrets`,
+  :mod:`~cronfleet.registry.url_safety`: who owns a task, which secrets and which URLs a task
+  may use.
 
-- :func:`parse_task_definition`, for one resource's properties; the registry Lambda calls it
-  on what CloudFormation sends at deploy time;
-- :func:`validate_template`, for a whole template before any deploy (``cronfleet validate``),
-  which adds the checks only a template can answer (target functions, timeouts, unique ids).
-
-Every problem reads ``<LogicalId>.<Field>: <reason>``.
+Nothing is re-exported here: importing one of them loads only what it needs, which keeps the
+functions' cold starts short. Validating a whole template is tooling (``cronfleet_tools``).
 """
-
-from cronfleet.registry.definition import (
-    PAYLOAD_LIMIT_BYTES,
-    AlertPolicy,
-    CatchupPolicy,
-    HttpTarget,
-    RetryPolicy,
-    TaskDefinition,
-    parse_task_definition,
-)
-from cronfleet.registry.problems import (
-    DefinitionProblems,
-    InvalidTaskDefinition,
-    InvalidTemplate,
-    Problem,
-)
-from cronfleet.registry.template import (
-    TASK_RESOURCE_TYPE,
-    TaskDeclaration,
-    TemplateValidation,
-    load_template,
-    parse_template,
-    validate_template,
-)
-
-__all__ = [
-    "PAYLOAD_LIMIT_BYTES",
-    "TASK_RESOURCE_TYPE",
-    "AlertPolicy",
-    "CatchupPolicy",
-    "DefinitionProblems",
-    "HttpTarget",
-    "InvalidTaskDefinition",
-    "InvalidTemplate",
-    "Problem",
-    "RetryPolicy",
-    "TaskDeclaration",
-    "TaskDefinition",
-    "TemplateValidation",
-    "load_template",
-    "parse_task_definition",
-    "parse_template",
-    "validate_template",
-]

@@ -48,8 +48,9 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from cronfleet import clock
-from cronfleet.envelope import ExecutionEnvelope
-from cronfleet.lifecycle import MANUAL_MARK, Trigger, slot_key
+from cronfleet.lifecycle.envelope import ExecutionEnvelope
+from cronfleet.lifecycle.slots import MANUAL_MARK, slot_key
+from cronfleet.lifecycle.states import LAMBDA_MAX_TIMEOUT_SECONDS, Trigger
 from cronfleet.registry.problems import InvalidTaskDefinition, Problem
 from cronfleet.registry.url_safety import url_refusal
 from cronfleet.schedule import Schedule, ScheduleError, load_timezone, parse_schedule
@@ -140,6 +141,9 @@ def _between(low: float, high: float, *, unit: str = "", why: str = "") -> After
         raise _invalid(f"must be between {low} and {high}{unit}, got {value}{because}")
 
     return AfterValidator(check)
+
+
+_LAMBDA_TIMEOUT_RANGE = _between(1, LAMBDA_MAX_TIMEOUT_SECONDS, unit=" seconds")
 
 
 def _describe(value: object) -> str:
@@ -465,8 +469,8 @@ class HttpTarget(_Properties):
     secret_arn: Annotated[str, AfterValidator(_check_secret_arn)] | None = Field(
         None, alias="SecretArn"
     )
-    timeout_seconds: Annotated[int, _between(1, 900, unit=" seconds")] = Field(
-        30, alias="TimeoutSeconds"
+    timeout_seconds: Annotated[int, _between(1, LAMBDA_MAX_TIMEOUT_SECONDS, unit=" seconds")] = (
+        Field(30, alias="TimeoutSeconds")
     )
     expected_status: Annotated[list[StatusCode], BeforeValidator(_one_or_many)] = Field(
         default_factory=lambda: list(range(200, 300)), alias="ExpectedStatus", min_length=1
@@ -543,7 +547,10 @@ class TaskDefinition(_Properties):
     schedule: str = Field(alias="Schedule")
     # None means the target's own timeout (the function's Timeout, or Http.TimeoutSeconds).
     timeout_seconds: (
-        Annotated[int, _between(1, 900, unit=" seconds", why="Lambda's limit")] | None
+        Annotated[
+            int, _between(1, LAMBDA_MAX_TIMEOUT_SECONDS, unit=" seconds", why="Lambda's limit")
+        ]
+        | None
     ) = Field(None, alias="TimeoutSeconds")
     function: Annotated[str, AfterValidator(_check_function)] | None = Field(None, alias="Function")
     http: HttpTarget | None = Field(None, alias="Http")
@@ -562,6 +569,14 @@ class TaskDefinition(_Properties):
     @property
     def task_id(self) -> str:
         return self.name
+
+    def attempt_timeout_seconds(self) -> int:
+        """An attempt's deadline: TimeoutSeconds, else the HTTP timeout, else Lambda's maximum."""
+        if self.timeout_seconds is not None:
+            return self.timeout_seconds
+        if self.http is not None:
+            return self.http.timeout_seconds
+        return LAMBDA_MAX_TIMEOUT_SECONDS
 
     def compiled_schedule(self) -> Schedule:
         """The schedule engine's view of Schedule in Timezone (both already validated)."""
@@ -637,7 +652,7 @@ def invoke_payload(
 ) -> dict[str, JsonValue]:
     """What a run's function receives as its payload: an Http task's target travels in it.
 
-    The dispatcher builds the same (``cronfleet.runs.invoke_attempt``); ``payload`` replaces
+    The dispatcher builds the same (``cronfleet.lifecycle.attempts``); ``payload`` replaces
     the task's own, as a manual run's does.
     """
     payload = definition.payload if payload is None else payload

@@ -1,31 +1,20 @@
-"""Human-readable schedules, for the CLI, the console and alert emails."""
+"""Schedules in words, for the CLI, the console and alert emails (``Schedule.describe()``).
+
+Plain functions of plain values, so that this module needs nothing of the schedule engine and
+cron-descriptor loads only when a description is asked for.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from cron_descriptor import ExpressionDescriptor, Options
-
-if TYPE_CHECKING:
-    from cronfleet.schedule.expression import CronSchedule, Schedule
 
 _UNITS = ((86400, "day"), (3600, "hour"), (60, "minute"))
 
 
-def describe(schedule: Schedule) -> str:
-    """For example ``At 09:00, Monday through Friday (Europe/London)``."""
-    from cronfleet.schedule.expression import AtSchedule, CronSchedule, RateSchedule
-
-    zone = schedule.timezone.key
-    if isinstance(schedule, RateSchedule):
-        return _describe_interval(int(schedule.interval.total_seconds()))
-    if isinstance(schedule, AtSchedule):
-        return f"Once, at {schedule.wall:%Y-%m-%d %H:%M} ({zone})"
-    assert isinstance(schedule, CronSchedule)
-    return f"{_describe_cron(schedule)} ({zone})"
-
-
-def _describe_interval(seconds: int) -> str:
+def describe_interval(seconds: int) -> str:
+    """``Every 15 minutes``, ``Every day``."""
     for size, unit in _UNITS:
         if seconds % size == 0:
             count = seconds // size
@@ -33,18 +22,20 @@ def _describe_interval(seconds: int) -> str:
     raise AssertionError("rates are whole minutes")
 
 
-def _describe_cron(schedule: CronSchedule) -> str:
+def describe_cron(fields: Sequence[str], *, aws: bool, written: str) -> str:
+    """A cron's fields in words (``At 09:00, Monday through Friday``); ``written`` as it was
+    written when cron-descriptor cannot read it."""
     options = Options()
     options.use_24hour_time_format = True
-    fields = list(schedule.spec.fields_text)
-    if schedule.is_aws:
+    texts = list(fields)
+    if aws:
         # cron-descriptor reads Quartz: a leading seconds field, and day-of-week 1-7 = SUN-SAT.
         # AWS's 'L' alone in day-of-week is Saturday, which it cannot read; 7 says the same.
-        fields[4] = ",".join("7" if item.upper() == "L" else item for item in fields[4].split(","))
-        expression = "0 " + " ".join(fields)
+        texts[4] = ",".join("7" if item.upper() == "L" else item for item in texts[4].split(","))
+        expression = "0 " + " ".join(texts)
         options.day_of_week_start_index_zero = False
     else:
-        expression = " ".join(fields)
+        expression = " ".join(texts)
         options.day_of_week_start_index_zero = True
     try:
         description: str = ExpressionDescriptor(expression, options).get_description()
@@ -52,5 +43,5 @@ def _describe_cron(schedule: CronSchedule) -> str:
         # cron-descriptor reads a dialect close to ours, not ours: whatever it cannot read (or
         # any fault of its own) is shown as written rather than failing the caller, which may be
         # a status table, an alert email or `cronfleet next`.
-        return schedule.expression
+        return written
     return description

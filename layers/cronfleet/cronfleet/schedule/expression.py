@@ -158,10 +158,9 @@ class Schedule(ABC):
             runs.append(run)
         return runs
 
+    @abstractmethod
     def describe(self) -> str:
-        from cronfleet.schedule.describe import describe  # cron-descriptor loads lazily
-
-        return describe(self)
+        """The schedule in words, e.g. ``At 09:00, Monday through Friday (Europe/London)``."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.expression!r}, {self.timezone.key!r})"
@@ -188,6 +187,12 @@ class CronSchedule(Schedule):
     def matches_wall_time(self, wall: datetime) -> bool:
         return self._calendar.matches(wall)
 
+    def describe(self) -> str:
+        from cronfleet.schedule.describe import describe_cron  # cron-descriptor loads lazily
+
+        words = describe_cron(self.spec.fields_text, aws=self.is_aws, written=self.expression)
+        return f"{words} ({self.timezone.key})"
+
 
 class RateSchedule(Schedule):
     """Every N minutes, hours or days of elapsed time.
@@ -207,6 +212,11 @@ class RateSchedule(Schedule):
         seconds = int(self.interval.total_seconds())
         timestamp = int(after.timestamp() // seconds) * seconds + seconds
         return datetime.fromtimestamp(timestamp, UTC)
+
+    def describe(self) -> str:
+        from cronfleet.schedule.describe import describe_interval
+
+        return describe_interval(int(self.interval.total_seconds()))
 
 
 class AtSchedule(Schedule):
@@ -238,6 +248,9 @@ class AtSchedule(Schedule):
 
     def _next_after(self, after: datetime) -> datetime | None:
         return self.run_at if self.run_at > after else None
+
+    def describe(self) -> str:
+        return f"Once, at {self.wall:%Y-%m-%d %H:%M} ({self.timezone.key})"
 
 
 def _require_aware(moment: datetime) -> datetime:

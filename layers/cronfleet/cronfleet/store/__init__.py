@@ -4,8 +4,6 @@ from cronfleet.store.dynamodb import (
     DISPATCHER_ITEM,
     DUE_SHARDS,
     INFLIGHT_SHARDS,
-    AttemptOutcome,
-    FinishResult,
     Store,
     StoreError,
     TaskNotFound,
@@ -13,7 +11,6 @@ from cronfleet.store.dynamodb import (
     TaskStateError,
     bounded_result,
     shard_of,
-    task_timeout,
 )
 from cronfleet.store.records import AttemptRecord, ExecutionRecord, TaskRecord
 
@@ -21,10 +18,8 @@ __all__ = [
     "DISPATCHER_ITEM",
     "DUE_SHARDS",
     "INFLIGHT_SHARDS",
-    "AttemptOutcome",
     "AttemptRecord",
     "ExecutionRecord",
-    "FinishResult",
     "Store",
     "StoreError",
     "TaskNotFound",
@@ -33,5 +28,4 @@ __all__ = [
     "TaskStateError",
     "bounded_result",
     "shard_of",
-    "task_timeout",
 ]

@@ -37,17 +37,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
-from cronfleet.lifecycle import (
-    NextRun,
-    RunStatus,
-    SkipReason,
-    SlotRange,
-    Trigger,
-    epoch,
-    slot_key,
-    slot_status_of,
-    unscheduled_range,
-)
+from cronfleet.lifecycle.outcomes import AttemptOutcome, FinishResult
+from cronfleet.lifecycle.slots import NextRun, SlotRange, epoch, slot_key, unscheduled_range
+from cronfleet.lifecycle.states import RunStatus, SkipReason, Trigger, slot_status_of
 from cronfleet.stats import bucket_attribute
 from cronfleet.store.records import LAST_ALERT_PREFIX, ExecutionRecord, Item, TaskRecord
 
@@ -55,7 +47,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from cronfleet.dispatch.plan import SlotPlan
-    from cronfleet.registry import TaskDefinition
+    from cronfleet.environment import CronfleetEnvironment
+    from cronfleet.registry.definition import TaskDefinition
 
 # Enough partitions that next-run updates of many tasks never pile onto one hot key, few
 # enough that a tick's empty queries cost nothing worth measuring.
@@ -226,28 +219,6 @@ class Update:
         return request
 
 
-@dataclass(frozen=True)
-class AttemptOutcome:
-    """How an attempt ended, as recorded by the wrapper, the recorder or the watchdog."""
-
-    status: RunStatus  # SUCCEEDED, FAILED, TIMED_OUT or LOST (its code never started)
-    ended_at: datetime
-    duration_ms: int | None = None
-    error_type: str | None = None
-    error_message: str | None = None
-    traceback: str | None = None
-    result: Any = None
-    ran_code: bool = True  # False for invoke failures and lost runs: no duration to count
-
-
-@dataclass(frozen=True)
-class FinishResult:
-    recorded: bool  # False: the attempt was already finished (a duplicate)
-    final_status: RunStatus | None = None
-    previous_consecutive_failures: int = 0
-    consecutive_failures: int = 0
-
-
 @dataclass
 class _Decision:
     """A versioned write decided from one read of the task: its transaction, and what to say."""
@@ -276,6 +247,15 @@ class Store:
         self.executions_table = executions_table
         self.retention = timedelta(days=history_retention_days)
         self.items_read = 0  # what queries returned: `make bench` reports it
+
+    @classmethod
+    def from_environment(cls, environment: CronfleetEnvironment) -> Store:
+        """The store of a function, on the tables its environment names."""
+        return cls(
+            environment.tasks_table_name,
+            environment.executions_table_name,
+            history_retention_days=environment.history_retention_days,
+        )
 
     @classmethod
     def connect(
@@ -625,7 +605,7 @@ class Store:
         if plan.ledger_items > TRANSACTION_ITEMS - 1:
             raise ValueError(f"a claim holds at most {TRANSACTION_ITEMS - 1} ledger entries")
         expires = epoch(now + self.retention)
-        timeout = task_timeout(task.definition)
+        timeout = task.definition.attempt_timeout_seconds()
         inflight_shard = shard_of(task.task_id, INFLIGHT_SHARDS)
         puts: list[dict[str, Any]] = []
         for slot, trigger in plan.runs:
@@ -723,7 +703,7 @@ class Store:
             "status": wire(RunStatus.PENDING.value),
             "trigger": wire(Trigger.MANUAL.value),
             "attempt": wire(1),
-            "timeout_seconds": wire(task_timeout(task.definition)),
+            "timeout_seconds": wire(task.definition.attempt_timeout_seconds()),
             "attempts": {"L": [_attempt(1, RunStatus.PENDING, dispatched_at=now)]},
             "inflight_shard": wire(shard_of(task.task_id, INFLIGHT_SHARDS)),
             "deadline_at": wire(epoch(now + start_grace)),
@@ -1227,15 +1207,6 @@ def _attempt_field(item: Item, index: int, name: str) -> str | None:
 
 def _execution_key(execution: ExecutionRecord) -> dict[str, str]:
     return {"task_id": execution.task_id, "slot": execution.slot}
-
-
-def task_timeout(definition: TaskDefinition) -> int:
-    """The attempt deadline: TimeoutSeconds, else the HTTP timeout, else Lambda's maximum."""
-    if definition.timeout_seconds is not None:
-        return definition.timeout_seconds
-    if definition.http is not None:
-        return definition.http.timeout_seconds
-    return 900
 
 
 def bounded_result(result: Any) -> str:

@@ -9,11 +9,12 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from cronfleet.lifecycle import RunStatus, Trigger, from_epoch, parse_slot
+from cronfleet.lifecycle.slots import from_epoch, parse_slot
+from cronfleet.lifecycle.states import RunStatus, Trigger
 from cronfleet.stats import BUCKET_PREFIX, TaskStats
 
 if TYPE_CHECKING:
-    from cronfleet.registry import TaskDefinition
+    from cronfleet.registry.definition import TaskDefinition
 
 LAST_ALERT_PREFIX = "last_alert_"  # last_alert_FAILING = "2026-11-02T08:01:00+00:00"
 
@@ -63,7 +64,7 @@ class TaskRecord:
     @cached_property
     def definition(self) -> TaskDefinition:
         # Imported here: an idle tick reads no definitions, so it need not load the models.
-        from cronfleet.registry import TaskDefinition
+        from cronfleet.registry.definition import TaskDefinition
 
         return TaskDefinition.model_validate_json(self.definition_json)
 
@@ -175,7 +176,7 @@ class ExecutionRecord:
     # A manual run's own payload (`cronfleet trigger --payload`), so its retries carry it too.
     payload_json: str | None = None
     # A crash Lambda reported for the running attempt, held until the watchdog confirms it
-    # (see cronfleet.recorder): its status (FAILED or TIMED_OUT), error type and message.
+    # (see cronfleet.lifecycle.recorder): its status (FAILED or TIMED_OUT), error type and message.
     crash_report: tuple[str, str, str] | None = None
 
     @property

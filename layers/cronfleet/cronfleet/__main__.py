@@ -1,5 +1,0 @@
-"""`python -m cronfleet`: the same as the `cronfleet` command."""
-
-from cronfleet.cli import main
-
-main()

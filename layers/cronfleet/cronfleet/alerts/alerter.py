@@ -1,0 +1,259 @@
+"""Raising alerts and per-task metrics as the lifecycle records what happened.
+
+:mod:`~cronfleet.alerts.policy` decides and :mod:`~cronfleet.alerts.render` writes; this
+wires them to the engine. Every writer of the
+ledger (the wrapper, the recorder, the dispatcher and its watchdog) may hold an
+:class:`Alerter`. After a write, it tells the Alerter what happened; the Alerter asks
+:func:`~cronfleet.alerts.policy.decide_alerts` with the task's policy and the alerts last
+sent, sends each one (SNS, or one JSON log line when no topic is configured), and records
+when it did on the task item. Sending is best effort: a delivery error is logged and never
+undoes or breaks the recording of the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from cronfleet.alerts.policy import (
+    DISPATCHER_ALERT_ID,
+    Alert,
+    AlertEvent,
+    AlertKind,
+    AttemptFinished,
+    DispatchFailed,
+    RunAbandoned,
+    SlotsMissed,
+    decide_alerts,
+)
+from cronfleet.alerts.render import ConsoleLinks, as_json
+from cronfleet.alerts.sns import AlertDeliveryError, SnsNotifier
+from cronfleet.clock import now as clock_now
+from cronfleet.lifecycle.slots import slot_key
+from cronfleet.lifecycle.states import RunStatus
+
+if TYPE_CHECKING:
+    from cronfleet.environment import CronfleetEnvironment
+    from cronfleet.lifecycle.outcomes import AttemptOutcome, FinishResult
+    from cronfleet.store import Store, TaskRecord
+
+logger = logging.getLogger(__name__)
+
+RUN_SUCCEEDED = "RunSucceeded"
+RUN_FAILED = "RunFailed"
+RUN_DURATION = "RunDuration"
+_KINDS = frozenset(kind.value for kind in AlertKind)
+
+
+def log_group_of(function: str | None) -> str | None:
+    """The CloudWatch Logs group of a task function given by name, ARN or partial ARN."""
+    if not function:
+        return None
+    parts = function.split(":")
+    if "function" in parts:
+        name = parts[parts.index("function") + 1]
+    elif len(parts) >= 7:  # arn:aws:lambda:region:account:function:name
+        name = parts[6]
+    else:
+        name = parts[0]  # a name, perhaps with a :qualifier
+    return f"/aws/lambda/{name}"
+
+
+class Alerter:
+    """Sends the alerts a lifecycle event raises and emits per-task run metrics.
+
+    ``notifier`` None: alerts are logged, one JSON line each, instead of published (local
+    runs). ``metrics_namespace`` None: no metrics are emitted.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        notifier: SnsNotifier | None = None,
+        links: ConsoleLinks | None = None,
+        *,
+        metrics_namespace: str | None = None,
+        clock: Callable[[], datetime] = clock_now,
+    ) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.links = links
+        self.metrics_namespace = metrics_namespace
+        self.clock = clock
+        # The dispatcher raises alerts from its invoke threads; one publish at a time also
+        # keeps the notifier's lazily created client from being built twice.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls, store: Store, environment: CronfleetEnvironment) -> Alerter:
+        notifier = (
+            SnsNotifier(topic_arn=environment.alert_topic_arn)
+            if environment.alert_topic_arn
+            else None
+        )
+        links = (
+            ConsoleLinks(
+                region=environment.aws_region,
+                dashboard_name=environment.dashboard_name,
+                executions_table=environment.executions_table_name,
+            )
+            if environment.aws_region
+            else None
+        )
+        return cls(store, notifier, links, metrics_namespace=environment.metrics_namespace)
+
+    # --- what the lifecycle reports ----------------------------------------------------------
+
+    def attempt_finished(
+        self,
+        task: TaskRecord,
+        slot: str,
+        attempt: int,
+        outcome: AttemptOutcome,
+        result: FinishResult,
+        *,
+        request_id: str | None = None,
+    ) -> None:
+        """An attempt was concluded (conclude_attempt's result); never raises."""
+        if not result.recorded:
+            return  # whoever recorded it first reported it
+        self._emit_metrics(task.task_id, outcome, result)
+        self._raise(task, AttemptFinished(task.task_id, slot, attempt, outcome, result, request_id))
+
+    def slots_missed(
+        self, task: TaskRecord, first_slot: str, last_slot: str, count: int, at: datetime
+    ) -> None:
+        self._raise(task, SlotsMissed(task.task_id, first_slot, last_slot, count, at))
+
+    def dispatch_failed(
+        self,
+        task: TaskRecord,
+        slot: str,
+        attempt: int,
+        error_type: str,
+        error_message: str,
+        at: datetime,
+    ) -> None:
+        self._raise(
+            task, DispatchFailed(task.task_id, slot, attempt, error_type, error_message, at)
+        )
+
+    def run_abandoned(
+        self,
+        task: TaskRecord,
+        slot: str,
+        attempt: int,
+        outcome: AttemptOutcome,
+        result: FinishResult,
+        *,
+        never_started: bool,
+        reason: str = "",
+    ) -> None:
+        """The watchdog concluded an attempt it gave up on: LOST or STUCK, plus what the
+        failure means for the task's streak (FAILING, RECOVERED never). STUCK speaks for the
+        timeout, so no separate TIMED_OUT is sent."""
+        if not result.recorded:
+            return
+        self._emit_metrics(task.task_id, outcome, result)
+        finished = AttemptFinished(task.task_id, slot, attempt, outcome, result)
+        abandoned = RunAbandoned(
+            task.task_id, slot, attempt, never_started, outcome.ended_at, reason
+        )
+        self._raise(task, finished, abandoned, drop=(AlertKind.TIMED_OUT,))
+
+    def tick_clamped(self, sent: datetime, used: datetime, reason: str, at: datetime) -> None:
+        """The dispatcher used its clock's minute for a tick too far from it; never raises."""
+        alert = Alert(
+            AlertKind.TICK_CLAMPED,
+            DISPATCHER_ALERT_ID,
+            at,
+            slot=slot_key(sent),
+            reason=f"{reason}; the tick of {slot_key(used)} was dispatched instead",
+        )
+        try:
+            self._publish(alert, self.links)
+        except Exception:  # alerts are best effort
+            logger.exception("Could not raise the TICK_CLAMPED alert")
+
+    # --- sending -------------------------------------------------------------------------------
+
+    def _raise(
+        self, task: TaskRecord, *events: AlertEvent, drop: tuple[AlertKind, ...] = ()
+    ) -> None:
+        try:
+            policy = task.definition.alerts
+            last = {AlertKind(kind): at for kind, at in task.last_alerts.items() if kind in _KINDS}
+            alerts = [
+                alert
+                for event in events
+                for alert in decide_alerts(policy, event, last_alerts=last)
+                if alert.kind not in drop
+            ]
+            for alert in alerts:
+                self._send(task, alert)
+        except Exception:  # alerts are best effort: the run is recorded whatever happens here
+            logger.exception("Could not raise alerts", extra={"task_id": task.task_id})
+
+    def _links_for(self, task: TaskRecord) -> ConsoleLinks | None:
+        if self.links is None:
+            return None
+        return replace(self.links, log_group=log_group_of(task.definition.function))
+
+    def _publish(self, alert: Alert, links: ConsoleLinks | None) -> bool:
+        """Publish (or, with no topic, log) one alert; False when SNS would not take it."""
+        ids = {"task_id": alert.task_id, "alert": alert.kind.value, "slot": alert.slot}
+        if self.notifier is None:
+            urls = links.for_alert(alert) if links else {}
+            logger.warning(
+                "Alert (no topic configured, not published)",
+                extra={"alert": as_json(alert, urls)},
+            )
+            return True
+        try:
+            with self._lock:
+                message_id = self.notifier.publish(alert, links)
+        except AlertDeliveryError as exc:
+            logger.error(
+                "Alert could not be delivered",
+                extra={**ids, "error_code": exc.code, "error": exc.message},
+            )
+            return False
+        logger.info("Alert published", extra={**ids, "message_id": message_id})
+        return True
+
+    def _send(self, task: TaskRecord, alert: Alert) -> None:
+        ids = {"task_id": alert.task_id, "alert": alert.kind.value, "slot": alert.slot}
+        if not self._publish(alert, self._links_for(task)):
+            return
+        try:
+            self.store.record_alert_sent(alert.task_id, alert.kind.value, self.clock())
+        except Exception:
+            logger.exception("Could not record when an alert was sent", extra=ids)
+
+    # --- metrics ---------------------------------------------------------------------------------
+
+    def _emit_metrics(self, task_id: str, outcome: AttemptOutcome, result: FinishResult) -> None:
+        """RunSucceeded / RunFailed and RunDuration, dimensioned by task, as a run ends."""
+        if self.metrics_namespace is None or result.final_status is None:
+            return
+        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+        succeeded = result.final_status is RunStatus.SUCCEEDED
+        emitted: list[tuple[str, MetricUnit, float]] = [
+            (RUN_SUCCEEDED if succeeded else RUN_FAILED, MetricUnit.Count, 1)
+        ]
+        if outcome.duration_ms is not None:
+            emitted.append((RUN_DURATION, MetricUnit.Milliseconds, outcome.duration_ms))
+        try:
+            for name, unit, value in emitted:
+                # One metric per context: the task dimension must not leak onto other metrics.
+                with single_metric(
+                    name=name, unit=unit, value=value, namespace=self.metrics_namespace
+                ) as metric:
+                    metric.add_dimension(name="task", value=task_id)
+        except Exception:
+            logger.exception("Could not emit run metrics", extra={"task_id": task_id})

@@ -1,0 +1,100 @@
+"""What every command group shares: the consoles, the shared options and the one time parser.
+
+Bad input exits with status 2 through ``typer.BadParameter``, which names the argument.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from cronfleet.schedule.expression import END_OF_TIME, START_OF_TIME
+
+# No emoji codes anywhere: task ids, errors and every Secrets Manager ARN (':secret:') would
+# otherwise print as pictures.
+console = Console(emoji=False)
+error_console = Console(stderr=True, emoji=False)
+
+# Text printed as it is: problems echo template values, in which rich would otherwise read
+# markup, and emoji codes (every Secrets Manager ARN holds ':secret:'), and wrap long lines.
+PLAIN: dict[str, Any] = {"markup": False, "highlight": False, "emoji": False, "soft_wrap": True}
+
+# Exit statuses of validate, next and preview (2, bad usage, is typer's own).
+EXIT_INVALID = 1
+EXIT_INTERNAL_ERROR = 3
+
+DEFAULT_STATE_DIR = Path(".cronfleet")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+LocalOption = Annotated[
+    bool, typer.Option("--local", help="Act on the local stack that `make run` started.")
+]
+StateDirOption = Annotated[
+    Path, typer.Option("--state-dir", help="The local stack's state directory.")
+]
+StackOption = Annotated[
+    str | None,
+    typer.Option("--stack", metavar="NAME", help="Act on this deployed CloudFormation stack."),
+]
+RegionOption = Annotated[
+    str | None,
+    typer.Option("--region", help="AWS region (default: from the AWS configuration)."),
+]
+
+
+def refuse(option: str, message: str) -> NoReturn:
+    """Exit with status 2 and a message that names the option at fault."""
+    raise typer.BadParameter(message, param_hint=option)
+
+
+def parse_time(text: str, option: str, zone: tzinfo = UTC) -> datetime:
+    """An ISO-8601 time in the years schedules run in; without an offset it is read in ``zone``."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        refuse(option, f"'{text}' is not an ISO-8601 time such as 2026-11-01T09:00:00Z")
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+    if not START_OF_TIME <= moment < END_OF_TIME:
+        refuse(option, f"'{text}' is outside the years schedules run in, 1970 to 2199")
+    return moment
+
+
+def parse_optional_time(text: str | None, option: str, zone: tzinfo = UTC) -> datetime | None:
+    return None if text is None else parse_time(text, option, zone)
+
+
+def utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def plain(message: str, *, stderr: bool = False) -> None:
+    """Print ``message`` as it is, markup and all, on stdout or stderr."""
+    (error_console if stderr else console).print(message, **PLAIN)
+
+
+@contextmanager
+def internal_errors(command: str) -> Iterator[None]:
+    """Turn a fault of cronfleet itself into exit status 3 and a message that says so.
+
+    Without this, an exception would exit 1, the status of a template with problems, and a
+    crash would read as a verdict on the input.
+    """
+    try:
+        yield
+    except (typer.Exit, typer.Abort, typer.TyperException):
+        raise  # typer's own ways out: a verdict (1), bad usage (2), Ctrl-C
+    except Exception as exc:
+        traceback.print_exc()
+        plain(
+            f"Internal error in cronfleet {command} ({type(exc).__name__}): this is a bug in "
+            "cronfleet, not a verdict on the input; please report it with the traceback above.",
+            stderr=True,
+        )
+        raise typer.Exit(code=EXIT_INTERNAL_ERROR) from exc

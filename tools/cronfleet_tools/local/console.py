@@ -1,0 +1,148 @@
+"""What `cronfleet run` shows: a line per run, alerts as an email would read, and a live table.
+
+On a terminal the status table stays at the bottom and refreshes every second; elsewhere (a
+pipe, CI) the lines are printed as they come and the table once, at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.text import Text
+
+from cronfleet.dispatch.service import TickReport
+from cronfleet.store import Store
+from cronfleet_tools.health import fleet_status
+from cronfleet_tools.local.lambda_process import Invocation
+from cronfleet_tools.local.stack import AppliedTask, LocalStack
+from cronfleet_tools.local.topic import PublishedMessage
+from cronfleet_tools.views import STATUS_STYLES, status_table
+
+SEVERITY_STYLES = {"critical": "bold red", "warning": "yellow", "info": "green"}
+
+
+class ConsoleReporter:
+    def __init__(self, console: Console, clock: Callable[[], datetime], *, verbose: bool) -> None:
+        self.console = console
+        self.clock = clock
+        self.verbose = verbose
+        self.live: Live | None = None
+        self.store: Store | None = None
+
+    # --- the Reporter protocol ---------------------------------------------------------------
+
+    def started(self, stack: LocalStack, applied: list[AppliedTask]) -> None:
+        self.store = stack.store
+        counts: dict[str, int] = {}
+        for task in applied:
+            counts[task.request] = counts.get(task.request, 0) + 1
+        changes = ", ".join(f"{n} {request.lower()}d" for request, n in sorted(counts.items()))
+        self.console.print(
+            f"[bold]cronfleet[/] local stack: DynamoDB Local at {stack.dynamodb.endpoint_url}, "
+            f"state in {stack.state_dir}/; tasks from {stack.template_path}: {changes or 'none'}"
+        )
+        self.console.print(
+            f"In another terminal: cronfleet status --local --state-dir {stack.state_dir}  "
+            "(Ctrl-C here stops everything)",
+            style="dim",
+        )
+        if self.console.is_terminal:
+            self.live = Live(
+                get_renderable=self._table,
+                console=self.console,
+                refresh_per_second=1,
+                transient=True,
+            )
+            self.live.start()
+
+    def ticked(self, report: TickReport) -> None:
+        busy = report.claimed or report.missed or report.errors or report.skipped
+        if not (busy or self.verbose):
+            return
+        parts = [f"{key} {value}" for key, value in _tick_counts(report).items() if value]
+        self.console.print(
+            f"{_clock(report.tick)} tick  " + (", ".join(parts) or "idle"),
+            style="dim" if not report.errors else "red",
+        )
+        for error in report.errors:
+            self.console.print(f"  {error}", style="red", markup=False)
+
+    def invocation(self, invocation: Invocation) -> None:
+        line = Text(f"{_clock(invocation.started_at)} ")
+        line.append(invocation.function, style="bold")
+        envelope = _envelope_of(invocation.event)
+        if envelope:
+            line.append(f" {envelope.get('task_id')} {envelope.get('slot')}")
+            line.append(f" #{envelope.get('attempt')}")
+        if invocation.failed:
+            line.append(f"  {invocation.error_type}: {invocation.error_message}", style="red")
+        else:
+            status = _result_status(invocation.result)
+            line.append(f"  {status}", style=STATUS_STYLES.get(status, ""))  # type: ignore[call-overload]
+        line.append(f"  {invocation.duration_seconds:.1f} s", style="dim")
+        self.console.print(line)
+
+    def alert(self, message: PublishedMessage) -> None:
+        style = SEVERITY_STYLES.get(message.attributes.get("severity", ""), "yellow")
+        self.console.print(
+            Panel(
+                Text(message.text.strip()),
+                title=Text(f"ALERT  {message.subject}", style=style),
+                title_align="left",
+                border_style=style,
+            )
+        )
+
+    # --- the table ---------------------------------------------------------------------------
+
+    def _table(self) -> RenderableType:
+        if self.store is None:
+            return Text("")
+        try:
+            return status_table(fleet_status(self.store), self.clock(), title="Tasks")
+        except Exception as exc:  # the table must never take the runner down
+            return Text(f"(status unavailable: {exc})", style="dim")
+
+    def finished(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+        if self.store is not None:
+            self.console.print(self._table())
+
+
+def _tick_counts(report: TickReport) -> dict[str, int]:
+    return {
+        "due": report.due_tasks,
+        "invoked": report.invoked,
+        "skipped": report.skipped,
+        "missed": report.missed,
+        "queued": report.queued,
+        "invoke failures": report.invoke_failures,
+        "missed ticks": report.missed_ticks,
+    }
+
+
+def _envelope_of(event: Any) -> dict[str, Any] | None:
+    if not isinstance(event, dict):
+        return None
+    if "cronfleet" in event:
+        envelope: dict[str, Any] = event["cronfleet"]
+        return envelope
+    payload = event.get("requestPayload")  # an on-failure record, on its way to the recorder
+    return _envelope_of(payload)
+
+
+def _result_status(result: Any) -> str:
+    if isinstance(result, dict):
+        return str(result.get("status", "ok"))
+    return "ok"
+
+
+def _clock(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,152 @@
+"""Which stack an operator command acts on: the local one, or a deployed one by name.
+
+``--local`` attaches to the stack `cronfleet run` keeps in its state directory. ``--stack NAME``
+reads the CloudFormation stack's outputs for its table and function names, with the usual AWS
+credentials and region. Either way the command gets the same :class:`Target`: a store, and a
+way to start a manual run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import JsonValue
+
+from cronfleet import clock
+from cronfleet.lifecycle.attempts import Attempts
+from cronfleet.store import Store, TaskRecord
+
+if TYPE_CHECKING:
+    from cronfleet_tools.local.lambda_process import Invocation
+
+# The outputs of template.yaml the CLI reads.
+TASKS_TABLE_OUTPUT = "TasksTableName"
+EXECUTIONS_TABLE_OUTPUT = "ExecutionsTableName"
+HTTP_FUNCTION_OUTPUT = "HttpTaskFunctionName"
+
+
+class TargetError(ValueError):
+    """The stack cannot be reached; says which option is wrong and why."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+@dataclass(frozen=True)
+class ManualRun:
+    slot: str
+    invoked: bool
+    # Local runs happen before trigger returns; a deployed one is only queued.
+    invocations: list[Invocation] = field(default_factory=list)
+
+
+@dataclass
+class Target:
+    store: Store
+    description: str
+    option_text: str  # how to name this stack again on the command line
+    _trigger: Callable[[TaskRecord, dict[str, JsonValue] | None, datetime], ManualRun]
+
+    def trigger(self, task: TaskRecord, payload: dict[str, JsonValue] | None) -> ManualRun:
+        return self._trigger(task, payload, clock.now())
+
+
+def resolve(*, local: bool, state_dir: Path, stack: str | None, region: str | None) -> Target:
+    if local and stack:
+        raise TargetError("--stack", "choose one: --local or --stack NAME")
+    if stack:
+        return deployed(stack, region)
+    if local:
+        return attached(state_dir)
+    raise TargetError(
+        "--stack", "say which stack: --local (the one `make run` started) or --stack NAME"
+    )
+
+
+def attached(state_dir: Path) -> Target:
+    from cronfleet_tools.local.functions import load_env_vars
+    from cronfleet_tools.local.runner import http_function_of, local_lambda
+    from cronfleet_tools.local.stack import LocalStackError, attach
+    from cronfleet_tools.template import load_template
+
+    try:
+        info = attach(state_dir)
+    except LocalStackError as exc:
+        raise TargetError("--state-dir", str(exc)) from None
+    store = info.store()
+
+    def trigger(task: TaskRecord, payload: dict[str, JsonValue] | None, now: datetime) -> ManualRun:
+        template = load_template(info.template)
+        invocations: list[Invocation] = []
+        lambdas = local_lambda(
+            info, template, load_env_vars(info.env_vars), on_invocation=invocations.append
+        )
+        attempts = Attempts(store, lambdas, http_function=http_function_of(lambdas))
+        slot, invoked = attempts.start_manual_run(task, now, payload=payload)
+        lambdas.drain()
+        lambdas.shutdown()
+        return ManualRun(slot, invoked, invocations)
+
+    return Target(
+        store, f"the local stack in {state_dir}/", f"--local --state-dir {state_dir}", trigger
+    )
+
+
+def deployed(
+    stack: str,
+    region: str | None,
+    cloudformation: Any = None,  # a boto3 CloudFormation client; made here when None
+) -> Target:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from cronfleet.invoker import LambdaInvoker
+
+    if cloudformation is None:
+        try:
+            cloudformation = boto3.client("cloudformation", region_name=region)
+        except BotoCoreError as exc:  # NoRegionError: nothing configured, no --region
+            raise TargetError("--region", f"{exc}: pass --region or set AWS_REGION") from None
+    where = f" in {cloudformation.meta.region_name}"
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as exc:
+        message = exc.response["Error"].get("Message", "")
+        if "does not exist" in message:
+            raise TargetError("--stack", f"no stack named {stack!r}{where}") from None
+        raise TargetError("--stack", f"cannot read stack {stack!r}{where}: {message}") from None
+    except BotoCoreError as exc:
+        raise TargetError("--stack", f"cannot read stack {stack!r}{where}: {exc}") from None
+    outputs = {
+        output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])
+    }
+    missing = [
+        name for name in (TASKS_TABLE_OUTPUT, EXECUTIONS_TABLE_OUTPUT) if name not in outputs
+    ]
+    if missing:
+        raise TargetError(
+            "--stack",
+            f"stack {stack!r}{where} has no {' or '.join(missing)} output: is it a cronfleet "
+            "stack, and fully deployed?",
+        )
+    store = Store.connect(
+        outputs[TASKS_TABLE_OUTPUT],
+        outputs[EXECUTIONS_TABLE_OUTPUT],
+        region=cloudformation.meta.region_name,
+        interactive=True,
+    )
+    invoker = LambdaInvoker(boto3.client("lambda", region_name=cloudformation.meta.region_name))
+
+    attempts = Attempts(store, invoker, http_function=outputs.get(HTTP_FUNCTION_OUTPUT))
+
+    def trigger(task: TaskRecord, payload: dict[str, JsonValue] | None, now: datetime) -> ManualRun:
+        slot, invoked = attempts.start_manual_run(task, now, payload=payload)
+        return ManualRun(slot, invoked)
+
+    option = f"--stack {stack} --region {cloudformation.meta.region_name}"
+    return Target(store, f"stack {stack}{where}", option, trigger)
