@@ -50,26 +50,27 @@ def reads_per_tick(client: DynamoDBClient, registered: int, due: int) -> TickRea
         store = Store(tables.tasks, tables.executions, client=client)
         seeded = fleet.seed(store, fleet.plan_fleet(registered, due, tick), tick)
 
-        queries = 0
+        queries = items_read = 0
 
-        def count_query(**_: Any) -> None:
-            nonlocal queries
+        def count_query(parsed: dict[str, Any], **_: Any) -> None:
+            nonlocal queries, items_read
             queries += 1
+            items_read += len(parsed.get("Items", []))
 
-        # botocore's own event hook: every Query the store sends, counted without touching it.
-        client.meta.events.register("before-call.dynamodb.Query", count_query)
+        # botocore's own event hook: every Query the store sends, and the items it returned,
+        # counted without touching the store.
+        client.meta.events.register("after-call.dynamodb.Query", count_query)
         try:
-            store.items_read = 0
             started = time.perf_counter()
             found = store.due_tasks(tick)
             seconds = time.perf_counter() - started
         finally:
-            client.meta.events.unregister("before-call.dynamodb.Query", count_query)
+            client.meta.events.unregister("after-call.dynamodb.Query", count_query)
         return TickReads(
             registered=seeded.tasks,
             due=due,
             found=len(found),
-            items_read=store.items_read,
+            items_read=items_read,
             queries=queries,
             seconds=seconds,
             seed_seconds=seeded.seconds,

@@ -4,16 +4,17 @@
 100,000 of them would take longer than the whole benchmark may. So one task is registered
 through ``Store.register``, its stored item is read back as the prototype, and the fleet is
 that item cloned with each task's own id, definition, next run and due-index keys, then
-batch-written with ``Store.put_items``. The shape of a task item is therefore the store's own,
+batch-written with :func:`put_items`. The shape of a task item is therefore the store's own,
 not a copy of it that could drift.
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -131,6 +132,22 @@ def task_items(prototype: Mapping[str, Any], fleet: Iterable[Planned]) -> Iterat
         yield item
 
 
+def put_items(store: Store, table: str, items: Sequence[Mapping[str, Any]]) -> None:
+    """Batch-write items, resubmitting whatever DynamoDB leaves unprocessed."""
+    for start in range(0, len(items), 25):
+        requests: dict[str, Any] = {
+            table: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        }
+        for attempt in range(10):
+            response = store.client.batch_write_item(RequestItems=requests)
+            requests = response.get("UnprocessedItems") or {}
+            if not requests:
+                break
+            time.sleep(random.uniform(0, 0.05 * 2**attempt))
+        else:
+            raise RuntimeError("DynamoDB kept leaving batch writes unprocessed; giving up")
+
+
 @dataclass(frozen=True)
 class Seeded:
     tasks: int
@@ -147,5 +164,5 @@ def seed(store: Store, fleet: list[Planned], now: datetime) -> Seeded:
     chunk = max(25, -(-len(items) // (WRITERS * 25)) * 25)
     chunks = [items[start : start + chunk] for start in range(0, len(items), chunk)]
     with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="seed") as pool:
-        list(pool.map(lambda part: store.put_items(store.tasks_table, part), chunks))
+        list(pool.map(lambda part: put_items(store, store.tasks_table, part), chunks))
     return Seeded(len(items), time.perf_counter() - started, items)

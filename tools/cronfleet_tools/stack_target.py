@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import JsonValue
 
 from cronfleet import clock
+from cronfleet.errors import CronfleetError
 from cronfleet.lifecycle.attempts import Attempts
 from cronfleet.store import Store, TaskRecord
 
@@ -29,7 +30,7 @@ EXECUTIONS_TABLE_OUTPUT = "ExecutionsTableName"
 HTTP_FUNCTION_OUTPUT = "HttpTaskFunctionName"
 
 
-class TargetError(ValueError):
+class TargetError(CronfleetError, ValueError):
     """The stack cannot be reached; says which option is wrong and why."""
 
     def __init__(self, option: str, message: str) -> None:

@@ -12,8 +12,10 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cronfleet.errors import CronfleetError
 
-class InvalidEnvironment(ValueError):
+
+class InvalidEnvironment(CronfleetError, ValueError):
     """A required variable is missing or malformed; the message names it."""
 
 

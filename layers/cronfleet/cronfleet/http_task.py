@@ -83,6 +83,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import JsonValue, ValidationError
 
+from cronfleet.errors import CronfleetError
 from cronfleet.lifecycle.wrapper import NonRetryableError, TaskContext, scheduled_task
 from cronfleet.registry.definition import HttpTarget
 from cronfleet.registry.url_safety import classify_address, display_address, url_refusal
@@ -159,7 +160,7 @@ class HttpTargetRefused(NonRetryableError):
         self.reason = reason
 
 
-class HttpCallFailed(Exception):
+class HttpCallFailed(CronfleetError):
     """The call failed in a way that may pass: 5xx, 408/429, network, ``success: false``."""
 
     def __init__(self, message: str, *, result: HttpCallResult | None = None) -> None:

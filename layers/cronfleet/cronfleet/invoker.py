@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cronfleet.errors import CronfleetError
+
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
@@ -21,7 +23,7 @@ CLIENT_CONFIG = Config(
 )
 
 
-class InvokeError(Exception):
+class InvokeError(CronfleetError):
     """The function could not be invoked: throttled, missing, or not permitted."""
 
     def __init__(self, code: str, message: str) -> None:

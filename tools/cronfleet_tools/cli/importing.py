@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cronfleet_tools.cli.common import error_console
-from cronfleet_tools.migration import ImportInputError, import_file, render_resources, report_lines
+from cronfleet_tools.importers import ImportInputError, import_file, render_resources, report_lines
 
 
 def import_tasks(

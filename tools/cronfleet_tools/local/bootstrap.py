@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cronfleet.errors import CronfleetError
+
 CLOCK_VARIABLE = "CRONFLEET_LOCAL_CLOCK"  # the simulated time at which the invocation began
 ENFORCEMENT_VARIABLE = "CRONFLEET_LOCAL_IAM"  # the function's role (cronfleet_tools.local.iam)
 
@@ -55,7 +57,7 @@ def _use_simulated_clock() -> None:
     clock.use(lambda: simulated_start + timedelta(seconds=time.monotonic() - real_start))
 
 
-class InitError(Exception):
+class InitError(CronfleetError):
     """An init failure with the type and message Lambda's Python runtime gives it."""
 
     def __init__(self, error_type: str, message: str) -> None:

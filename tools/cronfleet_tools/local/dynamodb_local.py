@@ -49,6 +49,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from cronfleet.errors import CronfleetError
 from cronfleet_tools.local.lockfile import LockFile, LockHeld
 
 if TYPE_CHECKING:
@@ -181,7 +182,7 @@ public final class CronfleetDynamoDBLocal {
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-class DynamoDBLocalError(RuntimeError):
+class DynamoDBLocalError(CronfleetError, RuntimeError):
     """DynamoDB Local cannot be started here; the message says what to do about it."""
 
 

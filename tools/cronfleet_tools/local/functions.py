@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cronfleet.errors import CronfleetError
+
 # The pseudo parameters of the local stack, as SAM CLI gives them to `sam local invoke`.
 LOCAL_STACK_NAME = "cronfleet-local"
 PSEUDO_PARAMETERS = {
@@ -33,7 +35,7 @@ DEFAULT_TIMEOUT_SECONDS = 3
 DEFAULT_MEMORY_MB = 128
 
 
-class InvalidEnvVars(ValueError):
+class InvalidEnvVars(CronfleetError, ValueError):
     """The --env-vars file is not what `sam local invoke --env-vars` accepts."""
 
 

@@ -27,6 +27,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cronfleet.errors import CronfleetError
+
 PARTITION = "aws"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -34,7 +36,7 @@ ACCOUNT = "123456789012"
 Context = Mapping[str, str]  # condition keys (aws:ResourceTag/x) and their values
 
 
-class PolicyError(ValueError):
+class PolicyError(CronfleetError, ValueError):
     """The template holds a policy this evaluator cannot read."""
 
 

@@ -18,8 +18,10 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
+from cronfleet.errors import CronfleetError
 
-class LockHeld(RuntimeError):
+
+class LockHeld(CronfleetError, RuntimeError):
     """Someone else holds the lock; ``record`` is what they wrote in it (maybe nothing yet)."""
 
     def __init__(self, path: Path, record: dict[str, Any]) -> None:

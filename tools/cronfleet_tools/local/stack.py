@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 
+from cronfleet.errors import CronfleetError
 from cronfleet.registry.custom_resource import CustomResourceEvent, respond
 from cronfleet.registry.ownership import TaskOwner
 from cronfleet.registry.secrets import SecretScope
@@ -49,7 +50,7 @@ TABLE_PREFIX = "cronfleet-local-"
 LOCAL_STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/cronfleet-local/local"
 
 
-class LocalStackError(RuntimeError):
+class LocalStackError(CronfleetError, RuntimeError):
     """The local stack cannot be started or reached; the message says what to do."""
 
 

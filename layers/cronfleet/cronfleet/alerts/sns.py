@@ -9,6 +9,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cronfleet.alerts.render import ConsoleLinks, render
+from cronfleet.errors import CronfleetError
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -24,7 +25,7 @@ CLIENT_CONFIG = Config(
 )
 
 
-class AlertDeliveryError(RuntimeError):
+class AlertDeliveryError(CronfleetError, RuntimeError):
     """SNS refused or could not take the alert (no topic, no permission, KMS, throttling)."""
 
     def __init__(self, code: str, message: str) -> None:

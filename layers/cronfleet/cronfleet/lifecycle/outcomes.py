@@ -30,3 +30,15 @@ class FinishResult:
     final_status: RunStatus | None = None
     previous_consecutive_failures: int = 0
     consecutive_failures: int = 0
+
+    @classmethod
+    def recorded_as(cls, final: RunStatus | None, previous_failures: int) -> FinishResult:
+        """A recorded finish: a success resets the run of failures, a failure extends it, and
+        a retry (no final status yet) leaves it as it was."""
+        if final is None:
+            consecutive = previous_failures
+        elif final is RunStatus.SUCCEEDED:
+            consecutive = 0
+        else:
+            consecutive = previous_failures + 1
+        return cls(True, final, previous_failures, consecutive)

@@ -38,6 +38,7 @@ from pydantic import JsonValue, ValidationError
 
 from cronfleet import clock as clock_module
 from cronfleet.environment import CronfleetEnvironment, current_environment
+from cronfleet.errors import CronfleetError
 from cronfleet.handlers import problem_lines
 from cronfleet.lifecycle.attempts import RUNNING_GRACE, Attempts
 from cronfleet.lifecycle.envelope import ExecutionEnvelope
@@ -59,15 +60,15 @@ def execution_id(task_id: str, slot: str) -> str:
     return f"{task_id}#{slot}"
 
 
-class NonRetryableError(Exception):
+class NonRetryableError(CronfleetError):
     """Raise from task code when trying again cannot help (bad input, a permanent refusal)."""
 
 
-class AttemptNotStarted(Exception):
+class AttemptNotStarted(CronfleetError):
     """The attempt could not be marked RUNNING, so its code was not run (the recorder: LOST)."""
 
 
-class OutcomeNotRecorded(Exception):
+class OutcomeNotRecorded(CronfleetError):
     """The code ran, but its outcome could not be written; the message carries the outcome as
     JSON, for the recorder to write instead."""
 

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_core import PydanticCustomError
 
 from cronfleet import clock
+from cronfleet.errors import CronfleetError
 from cronfleet.registry.definition import TaskDefinition, parse_task_definition
 from cronfleet.registry.ownership import TaskOwnedElsewhere, TaskOwner
 from cronfleet.registry.problems import InvalidTaskDefinition, Problem
@@ -49,7 +50,7 @@ RESPONSE_ATTEMPTS = 3
 FAILED_CREATE_PREFIX = "failed-create:"
 
 
-class MalformedCustomResourceEvent(ValueError):
+class MalformedCustomResourceEvent(CronfleetError, ValueError):
     """An event that cannot be answered: it carries no usable ResponseURL."""
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cronfleet.errors import CronfleetError
+
 _STACK_PREFIX = "stack:"
 
 
@@ -56,7 +58,7 @@ def describe_owner(key: str | None) -> str:
     return owner.describe() if owner is not None else key
 
 
-class TaskOwnedElsewhere(Exception):
+class TaskOwnedElsewhere(CronfleetError):
     """A declaration tried to register a task that another live declaration owns."""
 
     def __init__(self, task_id: str, owner_key: str, claimant: TaskOwner) -> None:

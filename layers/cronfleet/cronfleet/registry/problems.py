@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from cronfleet.errors import CronfleetError
+
 
 @dataclass(frozen=True, order=True)
 class Problem:
@@ -43,7 +45,7 @@ def _one_line(text: str) -> str:
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
-class DefinitionProblems(ValueError):
+class DefinitionProblems(CronfleetError, ValueError):
     """Base of the errors that carry a list of problems, one line each in the message."""
 
     def __init__(self, problems: Iterable[Problem]) -> None:

@@ -1,7 +1,9 @@
 """The one error type of the schedule engine."""
 
+from cronfleet.errors import CronfleetError
 
-class ScheduleError(ValueError):
+
+class ScheduleError(CronfleetError, ValueError):
     """An expression or timezone that cannot be scheduled.
 
     The message is meant for people: it says what is wrong and where, for example

@@ -21,9 +21,18 @@ LAST_ALERT_PREFIX = "last_alert_"  # last_alert_FAILING = "2026-11-02T08:01:00+0
 Item = Mapping[str, Mapping[str, Any]]  # a DynamoDB item in the low-level wire format
 
 
-def _s(item: Item, name: str) -> str | None:
+def text_of(item: Item, name: str) -> str | None:
+    """A string attribute of an item, or None."""
     value = item.get(name)
-    return value["S"] if value is not None else None
+    return value.get("S") if value is not None else None
+
+
+def attempt_text_of(item: Item, index: int, name: str) -> str | None:
+    """A string field of the ``index``-th element of an item's ``attempts`` list, or None."""
+    attempts = item.get("attempts", {}).get("L", [])
+    if not 0 <= index < len(attempts):
+        return None
+    return text_of(attempts[index].get("M", {}), name)
 
 
 def _n(item: Item, name: str, default: int = 0) -> int:
@@ -74,8 +83,8 @@ class TaskRecord:
 
     @classmethod
     def from_item(cls, item: Item) -> TaskRecord:
-        next_run = _s(item, "next_run")
-        catchup_through = _s(item, "catchup_through")
+        next_run = text_of(item, "next_run")
+        catchup_through = text_of(item, "catchup_through")
         due_at = item.get("due_at")
         return cls(
             task_id=item["task_id"]["S"],
@@ -85,13 +94,13 @@ class TaskRecord:
             next_run=parse_slot(next_run) if next_run else None,
             due_at=int(due_at["N"]) if due_at is not None else None,
             active_slots=frozenset(item.get("active_slots", {}).get("SS", ())),
-            queued_slot=_s(item, "queued_slot"),
+            queued_slot=text_of(item, "queued_slot"),
             stats=stats_from_item(item),
-            created_at=_s(item, "created_at"),
-            updated_at=_s(item, "updated_at"),
-            paused_at=_s(item, "paused_at"),
+            created_at=text_of(item, "created_at"),
+            updated_at=text_of(item, "updated_at"),
+            paused_at=text_of(item, "paused_at"),
             version=_n(item, "version"),
-            owner=_s(item, "owner"),
+            owner=text_of(item, "owner"),
             catchup_through=parse_slot(catchup_through) if catchup_through else None,
             last_alerts={
                 name.removeprefix(LAST_ALERT_PREFIX): datetime.fromisoformat(value["S"])
@@ -110,8 +119,8 @@ def stats_from_item(item: Item) -> TaskStats:
         skipped=_n(item, "stats_skipped"),
         missed=_n(item, "stats_missed"),
         consecutive_failures=_n(item, "consecutive_failures"),
-        last_success_at=_s(item, "last_success_at"),
-        last_failure_at=_s(item, "last_failure_at"),
+        last_success_at=text_of(item, "last_success_at"),
+        last_failure_at=text_of(item, "last_failure_at"),
         duration_total_ms=_n(item, "duration_total_ms"),
         duration_count=_n(item, "duration_count"),
         duration_buckets={
@@ -139,19 +148,19 @@ class AttemptRecord:
     @classmethod
     def from_attribute(cls, value: Mapping[str, Any]) -> AttemptRecord:
         fields = value["M"]
-        result = _s(fields, "result")
+        result = text_of(fields, "result")
         duration = fields.get("duration_ms")
         return cls(
             attempt=int(fields["attempt"]["N"]),
             status=RunStatus(fields["status"]["S"]),
-            dispatched_at=_s(fields, "dispatched_at"),
-            started_at=_s(fields, "started_at"),
-            ended_at=_s(fields, "ended_at"),
+            dispatched_at=text_of(fields, "dispatched_at"),
+            started_at=text_of(fields, "started_at"),
+            ended_at=text_of(fields, "ended_at"),
             duration_ms=int(duration["N"]) if duration is not None else None,
-            request_id=_s(fields, "request_id"),
-            error_type=_s(fields, "error_type"),
-            error_message=_s(fields, "error_message"),
-            traceback=_s(fields, "traceback"),
+            request_id=text_of(fields, "request_id"),
+            error_type=text_of(fields, "error_type"),
+            error_message=text_of(fields, "error_message"),
+            traceback=text_of(fields, "traceback"),
             result=json.loads(result) if result is not None else None,
         )
 
@@ -207,10 +216,10 @@ class ExecutionRecord:
             timeout_seconds=int(timeout["N"]) if timeout is not None else None,
             deadline_at=from_epoch(int(deadline["N"])) if deadline is not None else None,
             redispatched=_bool(item, "redispatched"),
-            skip_reason=_s(item, "skip_reason"),
-            range_until=_s(item, "range_until"),
+            skip_reason=text_of(item, "skip_reason"),
+            range_until=text_of(item, "range_until"),
             slot_count=_n(item, "slot_count", 1),
-            payload_json=_s(item, "payload"),
+            payload_json=text_of(item, "payload"),
             crash_report=_crash_report(item),
         )
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from cronfleet_tools.cli.app import app
-from cronfleet_tools.migration import (
+from cronfleet_tools.importers import (
     ImportedTask,
     import_crontab,
     import_file,
