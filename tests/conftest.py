@@ -19,12 +19,17 @@ from cfnlint.decode import decode
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INTEGRATION_DIR = REPO_ROOT / "tests" / "integration"
+E2E_DIR = REPO_ROOT / "tests" / "e2e"
 LOOPBACK_HOSTS = ["127.0.0.1", "::1"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.is_relative_to(INTEGRATION_DIR):
+            item.add_marker(pytest.mark.integration)
+        if item.path.is_relative_to(E2E_DIR):
+            # End to end: the whole local stack, so a real engine too.
+            item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.integration)
         if item.get_closest_marker("integration") and not item.get_closest_marker("allow_hosts"):
             item.add_marker(pytest.mark.allow_hosts(LOOPBACK_HOSTS))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
@@ -15,8 +15,7 @@ from cronfleet.digest import render_digest, summarize_week
 from cronfleet.dispatch.service import Dispatcher
 from cronfleet.lifecycle.attempts import Attempts
 from cronfleet.lifecycle.wrapper import NonRetryableError, TaskContext, scheduled_task
-from cronfleet.registry.definition import parse_task_definition
-from tests.support import TEST_OWNER
+from tests.support import register
 
 if TYPE_CHECKING:
     from cronfleet.store import Store
@@ -26,19 +25,12 @@ pytestmark = pytest.mark.integration
 TOPIC = "arn:aws:sns:us-east-1:123456789012:cronfleet-alerts"
 
 
-def register(store: Store, clock: FakeClock, name: str, **properties: Any) -> None:
-    definition = parse_task_definition(name, {"Function": "fn", **properties})
-    store.register(
-        definition, definition.compiled_schedule().next_run, clock.now, owner=TEST_OWNER.key
-    )
-
-
 def test_a_week_of_runs_becomes_one_digest_per_task(
     store: Store, clock: FakeClock, lambda_queue: QueuedLambda
 ) -> None:
     # given an hourly task that fails at 12:00, 16:00 and 20:00, and a healthy one, from 08:00
-    register(store, clock, "hourly", Schedule="0 * * * *", Retry={"MaxAttempts": 1})
-    register(store, clock, "quarterly", Schedule="*/15 * * * *")
+    register(store, clock, "hourly", Function="fn", Schedule="0 * * * *", Retry={"MaxAttempts": 1})
+    register(store, clock, "quarterly", Function="fn", Schedule="*/15 * * * *")
 
     @scheduled_task(store=store, clock=clock)
     def work(task: TaskContext) -> None:

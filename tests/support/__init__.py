@@ -9,7 +9,8 @@ from cronfleet.registry.definition import parse_task_definition
 from cronfleet.registry.ownership import TaskOwner
 
 if TYPE_CHECKING:
-    from cronfleet.store import Store, TaskRecord
+    from cronfleet.store import TaskRecord
+    from cronfleet.store.tasks import TaskRepository
 
 # The stack resource that owns the tasks tests register (as one resource of one stack would).
 TEST_STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/cronfleet-test/tests"
@@ -21,7 +22,7 @@ class HasNow(Protocol):
     def now(self) -> datetime: ...
 
 
-def register(store: Store, clock: HasNow, name: str, **properties: Any) -> TaskRecord:
+def register(store: TaskRepository, clock: HasNow, name: str, **properties: Any) -> TaskRecord:
     """Register a task as a deploy at ``clock.now`` would: its first slot is after that.
 
     A per-minute task on a function named ``report-fn`` unless ``properties`` say otherwise.

@@ -188,8 +188,11 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Replay:
 
 
 def test_a_task_every_15_minutes_runs_four_times_in_the_hour(replay: Replay) -> None:
+    # Given an hour replayed with a quarter-hourly task
+    # When its ledger is read
     executions = replay.reporter.ledger["QuarterTask"]
 
+    # Then it ran at each quarter, on the replay's clock
     assert [e.slot for e in executions] == [
         "2026-11-02T08:15:00Z",
         "2026-11-02T08:30:00Z",
@@ -206,9 +209,11 @@ def test_a_task_every_15_minutes_runs_four_times_in_the_hour(replay: Replay) -> 
 
 
 def test_the_summary_counts_the_ticks_made_and_the_idle_minutes_skipped(replay: Replay) -> None:
+    # Given an hour replayed at full speed
+    # When its summary is read
     summary, reporter = replay.summary, replay.reporter
 
-    # every minute of the window is either ticked or skipped as idle; at full speed most are
+    # Then every minute of the window is either ticked or skipped as idle; at full speed most are
     assert summary.ticks + summary.skipped_minutes == MINUTES_IN_WINDOW
     assert summary.skipped_minutes > 0
     assert summary.ticks == len(reporter.ticks)
@@ -240,6 +245,7 @@ def test_the_summary_counts_the_ticks_made_and_the_idle_minutes_skipped(replay: 
 
 def test_a_failing_task_is_retried_then_fails_and_raises_one_alert(replay: Replay) -> None:
     # given a task that always raises, two attempts allowed, alerting on the first failure
+    # when its slot comes
     execution = replay.execution("FlakyTask", "2026-11-02T08:30:00Z")
 
     # then both attempts failed with the code's error, and the slot is FAILED
@@ -260,6 +266,7 @@ def test_a_run_past_its_timeout_is_recorded_by_the_recorder_as_timed_out(
     replay: Replay,
 ) -> None:
     # given a task whose function hangs past its 1 second Timeout
+    # when its slot comes
     execution = replay.execution("HangingTask", "2026-11-02T08:40:00Z")
 
     # then Lambda's timeout reached the recorder, which made the slot TIMED_OUT
@@ -279,8 +286,11 @@ def test_a_run_past_its_timeout_is_recorded_by_the_recorder_as_timed_out(
 
 
 def test_the_replayed_hour_audits_clean(replay: Replay) -> None:
+    # Given an hour replayed
+    # When the runner audits it at the end
     report = replay.reporter.audit
 
+    # Then every expected slot has its one final entry
     assert report is not None
     assert report.ok, [str(finding) for finding in report.findings]
     counts = {task.task_id: task.counts for task in report.tasks}
@@ -292,6 +302,8 @@ def test_the_replayed_hour_audits_clean(replay: Replay) -> None:
 
 
 def test_the_stack_file_is_removed_when_the_replay_ends(replay: Replay) -> None:
+    # Given a replay that has ended
+    # Then its stack file is gone and its data stays
     assert not (replay.state_dir / STACK_FILE).exists()
     assert (replay.state_dir / "dynamodb").is_dir()  # the data stays for the next run
 
@@ -307,8 +319,10 @@ def test_the_stack_file_is_removed_when_the_replay_ends(replay: Replay) -> None:
 def test_a_replay_needs_both_ends_in_order(
     tmp_path: Path, start: datetime | None, until: datetime | None, message: str
 ) -> None:
+    # Given a replay window missing an end, or with its ends swapped
     options = RunOptions(state_dir=tmp_path / ".cronfleet", start=start, until=until)
 
+    # When a runner is made for it, then it is refused with the reason
     with pytest.raises(ValueError, match=message):
         LocalRunner(options, RecordingReporter())
 

@@ -144,20 +144,27 @@ def _scheduled(store: Store, task_id: str) -> list[Any]:
 def test_each_task_ran_exactly_as_often_as_its_schedule_says_in_a_dst_week(
     replay: dict[str, Any],
 ) -> None:
+    # Given the seed tasks replayed through the week of the spring DST change
     store: Store = replay["store"]
+
+    # When the scheduled runs of each are counted
     counts = {task: len(_scheduled(store, task)) for task in _seed_tasks()}
 
+    # Then each ran as often as its schedule says: 23 hours on the 8th
     assert counts == {"HourlyTasks": 167, "BackupTask": 7, "MorningTasks": 7, "WeeklyTasks": 1}
 
 
 def test_the_hour_that_does_not_exist_is_skipped_and_the_0200_job_runs_after_the_gap(
     replay: dict[str, Any],
 ) -> None:
+    # Given the week replayed
     store: Store = replay["store"]
+
+    # When the hourly and the 02:00 slots are read
     hourly = {e.slot for e in _scheduled(store, "HourlyTasks")}
     backups = [e.slot for e in _scheduled(store, "BackupTask")]
 
-    # 01:00 EST is 06:00Z; the next local hour is 03:00 EDT, 07:00Z: an hour apart in real
+    # Then 01:00 EST is 06:00Z; the next local hour is 03:00 EDT, 07:00Z: an hour apart in real
     # time, while the local day of the 8th has only 23 hours.
     assert {"2026-03-08T06:00:00Z", "2026-03-08T07:00:00Z"} <= hourly
     local_days = Counter(
@@ -178,9 +185,13 @@ def test_the_hour_that_does_not_exist_is_skipped_and_the_0200_job_runs_after_the
 def test_every_run_succeeded_but_the_one_with_every_attempt_failed(
     replay: dict[str, Any],
 ) -> None:
+    # Given the week replayed, with one morning run failing on every attempt
     store: Store = replay["store"]
+
+    # When the final state of every scheduled run is counted
     statuses = Counter((task, e.status) for task in _seed_tasks() for e in _scheduled(store, task))
 
+    # Then that one failed and every other run succeeded
     assert statuses == {
         ("HourlyTasks", RunStatus.SUCCEEDED): 167,
         ("BackupTask", RunStatus.SUCCEEDED): 7,
@@ -191,10 +202,14 @@ def test_every_run_succeeded_but_the_one_with_every_attempt_failed(
 
 
 def test_injected_failures_are_retried(replay: dict[str, Any]) -> None:
+    # Given the week replayed, with failures injected into two morning runs
     store: Store = replay["store"]
+
+    # When those two runs are read
     retried = store.get_execution("MorningTasks", RETRIED_SLOT)
     failed = store.get_execution("MorningTasks", FAILED_SLOT)
 
+    # Then one succeeded on its retry, the other failed both attempts with the error kept
     assert retried is not None
     assert failed is not None
     assert [a.status for a in retried.attempts] == [RunStatus.FAILED, RunStatus.SUCCEEDED]
@@ -211,8 +226,11 @@ def test_injected_failures_are_retried(replay: dict[str, Any]) -> None:
 
 
 def test_the_failure_and_the_recovery_are_alerted_once_each(replay: dict[str, Any]) -> None:
+    # Given the week replayed, with one run failing for good
+    # When the alerts the topic received are listed
     alerts = [(m.event, m.task) for m in replay["alerts"]]
 
+    # Then FAILING came once and RECOVERED once, about that task
     assert alerts == [("FAILING", "MorningTasks"), ("RECOVERED", "MorningTasks")]
     failing = replay["alerts"][0]
     assert "MorningTasks" in failing.subject
@@ -220,7 +238,10 @@ def test_the_failure_and_the_recovery_are_alerted_once_each(replay: dict[str, An
 
 
 def test_the_ledger_audits_clean(replay: dict[str, Any]) -> None:
+    # Given the week replayed
     dynamodb: DynamoDBLocal = replay["dynamodb"]
+
+    # When `cronfleet audit` checks the ledger of the whole week
     result = CliRunner().invoke(
         app,
         [
@@ -234,6 +255,7 @@ def test_the_ledger_audits_clean(replay: dict[str, Any]) -> None:
         env={"AWS_ACCESS_KEY_ID": "cronfleetlocal", "AWS_SECRET_ACCESS_KEY": "cronfleetlocal"},
     )
 
+    # Then every expected slot has exactly one entry
     report = json.loads(result.stdout)
     assert result.exit_code == 0, result.stdout
     assert report["ok"] is True
@@ -242,8 +264,11 @@ def test_the_ledger_audits_clean(replay: dict[str, Any]) -> None:
 
 
 def test_the_replay_skipped_idle_minutes_and_said_how_it_went(replay: dict[str, Any]) -> None:
+    # Given the week replayed at --speed max
+    # When its summary line is read
     output: str = replay["output"]
 
+    # Then it says how it went
     assert "Stopped after" in output
     # One tick per slot, retry or watchdog look, not one per minute of the week (10,080).
     ticks = int(output.split("Stopped after ", 1)[1].split(" tick", 1)[0])
@@ -251,9 +276,13 @@ def test_the_replay_skipped_idle_minutes_and_said_how_it_went(replay: dict[str, 
 
 
 def test_slots_keep_their_logical_times(replay: dict[str, Any]) -> None:
+    # Given the week replayed on a simulated clock
     store: Store = replay["store"]
+
+    # When the weekly run is read
     weekly = _scheduled(store, "WeeklyTasks")[0]
     started = datetime.fromisoformat(str(weekly.attempts[0].started_at))
 
+    # Then its slot and its start are the simulated times, not the wall clock's
     assert weekly.slot == "2026-03-08T14:00:00Z"  # Sunday 10:00 EDT
     assert datetime(2026, 3, 8, 14, tzinfo=UTC) <= started < datetime(2026, 3, 8, 14, 1, tzinfo=UTC)
