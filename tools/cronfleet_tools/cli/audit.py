@@ -14,14 +14,11 @@ import typer
 from rich.table import Table
 
 from cronfleet_tools.cli.common import (
-    DEFAULT_STATE_DIR,
     JsonOption,
-    LocalOption,
-    RegionOption,
-    StackOption,
-    StateDirOption,
+    StackChoice,
     console,
     error_console,
+    on_a_stack,
     parse_optional_time,
     utc_text,
 )
@@ -79,7 +76,9 @@ def _print_audit(report: AuditReport) -> None:
         console.print("Clean: every expected slot has exactly one ledger entry.")
 
 
+@on_a_stack
 def audit_ledger(
+    on: StackChoice,
     task: Annotated[
         str | None,
         typer.Argument(
@@ -99,9 +98,6 @@ def audit_ledger(
         typer.Option("--until", help="End of the window, inclusive (default: now)."),
     ] = None,
     as_json: JsonOption = False,
-    local: LocalOption = False,
-    state_dir: StateDirOption = DEFAULT_STATE_DIR,
-    stack: StackOption = None,
     tasks_table: Annotated[
         str | None,
         typer.Option("--tasks-table", metavar="NAME", help="Or name the tables yourself."),
@@ -117,7 +113,6 @@ def audit_ledger(
             help="DynamoDB endpoint for --tasks-table, such as http://127.0.0.1:8000.",
         ),
     ] = None,
-    region: RegionOption = None,
 ) -> None:
     """Check the ledger: every slot ends in exactly one final state, or is in flight.
 
@@ -133,23 +128,17 @@ def audit_ledger(
 
     from cronfleet.store import StoreError, TaskNotFound
     from cronfleet_tools.audit import audit
-    from cronfleet_tools.stack_target import TargetError, resolve
 
     if (tasks_table is None) != (executions_table is None):
         raise typer.BadParameter(
             "--tasks-table and --executions-table go together", param_hint="--tasks-table"
         )
-    try:
-        if tasks_table is not None and executions_table is not None:
-            store, where = (
-                _ledger_store(tasks_table, executions_table, endpoint_url, region),
-                tasks_table,
-            )
-        else:
-            target = resolve(local=local, state_dir=state_dir, stack=stack, region=region)
-            store, where = target.store, target.description
-    except TargetError as exc:
-        raise typer.BadParameter(str(exc), param_hint=exc.option) from exc
+    if tasks_table is not None and executions_table is not None:
+        store = _ledger_store(tasks_table, executions_table, endpoint_url, on.region)
+        where = tasks_table
+    else:
+        target = on.resolve()
+        store, where = target.store, target.description
     try:
         report = audit(store, None if task is None else [task], start, end, datetime.now(UTC))
     except TaskNotFound as exc:

@@ -5,17 +5,23 @@ Bad input exits with status 2 through ``typer.BadParameter``, which names the ar
 
 from __future__ import annotations
 
+import functools
+import inspect
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
 from cronfleet.schedule.expression import END_OF_TIME, START_OF_TIME
+
+if TYPE_CHECKING:
+    from cronfleet_tools.stack_target import Target
 
 # No emoji codes anywhere: task ids, errors and every Secrets Manager ARN (':secret:') would
 # otherwise print as pictures.
@@ -98,3 +104,60 @@ def internal_errors(command: str) -> Iterator[None]:
             stderr=True,
         )
         raise typer.Exit(code=EXIT_INTERNAL_ERROR) from exc
+
+
+@dataclass(frozen=True)
+class StackChoice:
+    """The stack a command acts on, as ``--local``, ``--state-dir``, ``--stack`` and ``--region``
+    named it. The command resolves it when it is ready, after checking its own input."""
+
+    local: bool
+    state_dir: Path
+    stack: str | None
+    region: str | None
+
+    def resolve(self) -> Target:
+        # Deferred: resolving loads boto3, a second of start-up that `next` should not pay.
+        from cronfleet_tools.stack_target import TargetError, resolve
+
+        try:
+            return resolve(
+                local=self.local, state_dir=self.state_dir, stack=self.stack, region=self.region
+            )
+        except TargetError as exc:
+            refuse(exc.option, str(exc))
+
+
+_STACK_OPTIONS = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=option)
+    for name, option, default in (
+        ("local", LocalOption, False),
+        ("state_dir", StateDirOption, DEFAULT_STATE_DIR),
+        ("stack", StackOption, None),
+        ("region", RegionOption, None),
+    )
+]
+
+
+def on_a_stack(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the four options that name its stack, passed to it as ``on``, one
+    :class:`StackChoice`: every operator command takes them, spelt and explained alike."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [parameter for parameter in signature.parameters.values() if parameter.name != "on"]
+
+    @functools.wraps(command)
+    def with_stack(
+        *args: Any,
+        local: bool,
+        state_dir: Path,
+        stack: str | None,
+        region: str | None,
+        **kwargs: Any,
+    ) -> None:
+        command(*args, on=StackChoice(local, state_dir, stack, region), **kwargs)
+
+    # Typer reads a command's options from its signature: the command's own, then these four.
+    with_stack.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*own, *_STACK_OPTIONS]
+    )
+    return with_stack

@@ -8,7 +8,6 @@ argument; nothing is changed when a command refuses.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -17,14 +16,11 @@ from rich.progress import Progress
 from cronfleet import clock
 from cronfleet.lifecycle.states import RunStatus
 from cronfleet_tools.cli.common import (
-    DEFAULT_STATE_DIR,
     JsonOption,
-    LocalOption,
-    RegionOption,
-    StackOption,
-    StateDirOption,
+    StackChoice,
     console,
     error_console,
+    on_a_stack,
     refuse,
 )
 
@@ -36,15 +32,6 @@ MAX_HISTORY = 1000
 # A manual run that ended in one of these (or is waiting to retry) did not succeed.
 FAILED_STATES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.RETRY_WAIT})
 TaskArgument = Annotated[str, typer.Argument(metavar="TASK", help="The task's name (its id).")]
-
-
-def _target(local: bool, state_dir: Path, stack: str | None, region: str | None) -> Target:
-    from cronfleet_tools.stack_target import TargetError, resolve
-
-    try:
-        return resolve(local=local, state_dir=state_dir, stack=stack, region=region)
-    except TargetError as exc:
-        refuse(exc.option, str(exc))
 
 
 def _task(target: Target, task_id: str) -> TaskRecord:
@@ -59,18 +46,13 @@ def _task(target: Target, task_id: str) -> TaskRecord:
 # --- the operator commands -------------------------------------------------------------------
 
 
-def status(
-    local: LocalOption = False,
-    state_dir: StateDirOption = DEFAULT_STATE_DIR,
-    stack: StackOption = None,
-    region: RegionOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@on_a_stack
+def status(on: StackChoice, as_json: JsonOption = False) -> None:
     """Every task, its schedule, next run, last result and health."""
     from cronfleet_tools.health import fleet_status
     from cronfleet_tools.views import status_table
 
-    target = _target(local, state_dir, stack, region)
+    target = on.resolve()
     with Progress(console=error_console, transient=True, disable=as_json) as progress:
         reading = progress.add_task("Reading tasks", total=None)
         statuses = fleet_status(target.store, on_task=lambda _: progress.advance(reading))
@@ -80,21 +62,19 @@ def status(
     console.print(status_table(statuses, clock.now(), title=f"Tasks of {target.description}"))
 
 
+@on_a_stack
 def history(
     task: TaskArgument,
+    on: StackChoice,
     limit: Annotated[
         int, typer.Option("--limit", min=1, max=MAX_HISTORY, help="How many runs to show.")
     ] = 20,
-    local: LocalOption = False,
-    state_dir: StateDirOption = DEFAULT_STATE_DIR,
-    stack: StackOption = None,
-    region: RegionOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """A task's runs, newest first, with every attempt and its error."""
     from cronfleet_tools.views import execution_json, history_table
 
-    target = _target(local, state_dir, stack, region)
+    target = on.resolve()
     record = _task(target, task)
     executions = target.store.executions(record.task_id, newest_first=True, limit=limit)
     if as_json:
@@ -115,16 +95,14 @@ def _payload(text: str | None) -> dict[str, Any] | None:
     return payload
 
 
+@on_a_stack
 def trigger(
     task: TaskArgument,
+    on: StackChoice,
     payload: Annotated[
         str | None,
         typer.Option("--payload", help="A JSON object to run with, instead of the task's own."),
     ] = None,
-    local: LocalOption = False,
-    state_dir: StateDirOption = DEFAULT_STATE_DIR,
-    stack: StackOption = None,
-    region: RegionOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Start a manual run now, recorded in the ledger as manual under its own slot.
@@ -134,7 +112,7 @@ def trigger(
     from cronfleet_tools.views import execution_json
 
     body = _payload(payload)  # checked before anything else is touched
-    target = _target(local, state_dir, stack, region)
+    target = on.resolve()
     record = _task(target, task)
     if record.deleted:
         refuse("TASK", f"task {task!r} was removed from the template; it cannot run")
@@ -171,17 +149,12 @@ def trigger(
         raise typer.Exit(code=1)
 
 
-def pause(
-    task: TaskArgument,
-    local: LocalOption = False,
-    state_dir: StateDirOption = DEFAULT_STATE_DIR,
-    stack: StackOption = None,
-    region: RegionOption = None,
-) -> None:
+@on_a_stack
+def pause(task: TaskArgument, on: StackChoice) -> None:
     """Stop scheduling a task until `resume`; deploys do not undo it."""
     from cronfleet.store import TaskNotFound, TaskStateError
 
-    target = _target(local, state_dir, stack, region)
+    target = on.resolve()
     record = _task(target, task)
     try:
         target.store.pause(record.task_id, clock.now())
@@ -192,18 +165,13 @@ def pause(
     console.print(f"Paused {task}. Its slots are recorded as skipped until `cronfleet resume`.")
 
 
-def resume(
-    task: TaskArgument,
-    local: LocalOption = False,
-    state_dir: StateDirOption = DEFAULT_STATE_DIR,
-    stack: StackOption = None,
-    region: RegionOption = None,
-) -> None:
+@on_a_stack
+def resume(task: TaskArgument, on: StackChoice) -> None:
     """Schedule a paused task again from now on."""
     from cronfleet.store import TaskStateError
     from cronfleet_tools.views import when
 
-    target = _target(local, state_dir, stack, region)
+    target = on.resolve()
     record = _task(target, task)
     now = clock.now()
     try:

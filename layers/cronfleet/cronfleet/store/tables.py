@@ -251,24 +251,20 @@ class Tables:
         this very write had committed before (its response was lost and it was sent again).
         """
         request = {**request, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
-        for attempt in range(UNKNOWN_OUTCOME_ATTEMPTS):
+
+        def send() -> Written | None:
             try:
                 response = self._call(operation, **request)
-                return Written(response.get("Attributes", {}), repeated=False)
             except ClientError as exc:
-                code = exc.response["Error"]["Code"]
-                if code == "ConditionalCheckFailedException":
-                    old: Item | None = exc.response.get("Item")  # type: ignore[assignment]
-                    if already_done is not None and old and already_done(old):
-                        return Written(old, repeated=True)
-                    return None
-                if code not in _RETRYABLE_CODES:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
-                failure: Exception = exc
-            except (ConnectionError, HTTPClientError) as exc:
-                failure = exc
-            _back_off(attempt)
-        raise StoreError(f"DynamoDB did not confirm a write: {failure}") from failure
+                old: Item | None = exc.response.get("Item")  # type: ignore[assignment]
+                if already_done is not None and old and already_done(old):
+                    return Written(old, repeated=True)
+                return None
+            return Written(response.get("Attributes", {}), repeated=False)
+
+        return _until_answered(send, UNKNOWN_OUTCOME_ATTEMPTS, "DynamoDB did not confirm a write")
 
     def _update(
         self,
@@ -294,32 +290,23 @@ class Tables:
         use the token up.
         """
         token = new_token()
-        for attempt in range(UNKNOWN_OUTCOME_ATTEMPTS + 4):
+
+        def send() -> bool:
             try:
                 self._call(
                     self.client.transact_write_items,
                     TransactItems=list(items),
                     ClientRequestToken=token,
                 )
-                return True
             except ClientError as exc:
-                code = exc.response["Error"]["Code"]
-                if code == "TransactionCanceledException":
-                    reasons = [
-                        reason.get("Code") for reason in exc.response.get("CancellationReasons", [])
-                    ]
-                    if "ConditionalCheckFailed" in reasons:
-                        return False
-                    if not {"TransactionConflict", "ThrottlingError"} & set(reasons):
-                        raise
-                    # Another transaction held one of the items for a moment: back off, retry.
-                elif code not in _RETRYABLE_CODES:
-                    raise
-                failure: Exception = exc
-            except (ConnectionError, HTTPClientError) as exc:
-                failure = exc
-            _back_off(attempt)
-        raise StoreError(f"a transaction could not be completed: {failure}") from failure
+                if "ConditionalCheckFailed" in _cancellation_reasons(exc):
+                    return False
+                raise
+            return True
+
+        return _until_answered(
+            send, UNKNOWN_OUTCOME_ATTEMPTS + 4, "a transaction could not be completed"
+        )
 
     def _paginate(
         self, operation: Callable[..., Any], **kwargs: Any
@@ -360,6 +347,38 @@ class Tables:
                 at = int(items[0][index.time_key]["N"])
                 earliest = at if earliest is None else min(earliest, at)
         return earliest
+
+
+def _cancellation_reasons(exc: ClientError) -> set[str]:
+    """Why DynamoDB cancelled a transaction, one code per item; empty for any other error."""
+    if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        return set()
+    reasons = exc.response.get("CancellationReasons", [])
+    return {reason.get("Code", "None") for reason in reasons}
+
+
+def _retryable(exc: ClientError) -> bool:
+    """An error after which trying again may work: a transient one, a lost outcome, or a
+    transaction that another held one of its items for a moment."""
+    if exc.response["Error"]["Code"] in _RETRYABLE_CODES:
+        return True
+    return bool({"TransactionConflict", "ThrottlingError"} & _cancellation_reasons(exc))
+
+
+def _until_answered(send: Callable[[], T], tries: int, failing: str) -> T:
+    """``send()`` until DynamoDB answers it; each repeat is safe, as every write carries a
+    token that recognises its own earlier commit."""
+    for attempt in range(tries):
+        try:
+            return send()
+        except ClientError as exc:
+            if not _retryable(exc):
+                raise
+            failure: Exception = exc
+        except (ConnectionError, HTTPClientError) as exc:
+            failure = exc
+        _back_off(attempt)
+    raise StoreError(f"{failing}: {failure}") from failure
 
 
 def _back_off(attempt: int) -> None:
