@@ -68,6 +68,7 @@ class ColdStart:
     candidate: ImportTimes
     baseline: ImportTimes
     handler_exists: bool
+    floor: ImportTimes  # the dependencies alone (benchmarks/startup_floor.py)
 
     @property
     def ratio(self) -> float:
@@ -76,6 +77,10 @@ class ColdStart:
     @property
     def cpu_ratio(self) -> float:
         return self.candidate.cpu_median / self.baseline.cpu_median
+
+    @property
+    def floor_ratio(self) -> float:
+        return self.floor.median / self.baseline.median
 
 
 def dispatcher_subject() -> tuple[Subject, bool]:
@@ -113,16 +118,18 @@ def import_seconds(subject: Subject) -> tuple[float, float]:
 def cold_start(runs: int) -> ColdStart:
     candidate, handler_exists = dispatcher_subject()
     baseline = Subject("import boto3", "boto3")
+    floor = Subject("dependencies alone", "benchmarks.startup_floor")
+    subjects = (baseline, candidate, floor)
     # One throwaway run each, so the first sample does not pay for a cold disk cache or for
-    # compiling bytecode; then alternate, so drift on a busy machine hits both sides alike.
-    import_seconds(baseline)
-    import_seconds(candidate)
+    # compiling bytecode; then alternate, so drift on a busy machine hits all sides alike.
+    for subject in subjects:
+        import_seconds(subject)
     times: dict[Subject, ImportTimes] = {
-        subject: ImportTimes(subject, [], []) for subject in (baseline, candidate)
+        subject: ImportTimes(subject, [], []) for subject in subjects
     }
     for _ in range(runs):
-        for subject in (baseline, candidate):
+        for subject in subjects:
             wall, cpu = import_seconds(subject)
             times[subject].samples.append(wall)
             times[subject].cpu_samples.append(cpu)
-    return ColdStart(times[candidate], times[baseline], handler_exists)
+    return ColdStart(times[candidate], times[baseline], handler_exists, times[floor])

@@ -132,13 +132,18 @@ def cold_start_row(result: cold_start.ColdStart) -> Row:
             f"  NOTE: functions/dispatcher/app.py does not exist yet; measuring "
             f"{cold_start.FALLBACK_MODULE} in its place"
         )
-    for times in (result.candidate, result.baseline):
+    for times in (result.candidate, result.baseline, result.floor):
         samples = ", ".join(f"{sample * 1000:.0f}" for sample in times.samples)
         say(
             f"  {times.subject.label:<28} median {times.median * 1000:5.0f} ms wall, "
             f"{times.cpu_median * 1000:5.0f} ms CPU  (wall runs: {samples})"
         )
     say(f"  ratio {result.ratio:.2f}x wall, {result.cpu_ratio:.2f}x CPU (a cross-check under load)")
+    own = (result.candidate.median - result.floor.median) * 1000
+    say(
+        f"  of which the dependencies alone are {result.floor_ratio:.2f}x; cronfleet's own "
+        f"modules add {own:.0f} ms"
+    )
     return Row(
         "cold start (import)",
         f"{result.candidate.median * 1000:.0f} ms {result.candidate.subject.label}",

@@ -6,6 +6,8 @@ import json
 import math
 from collections.abc import Sequence
 
+import yaml
+
 from cronfleet_tools.importers.model import (
     SERVICE_TIMEOUT_SECONDS,
     ImportedTask,
@@ -77,7 +79,6 @@ def _description(task: ImportedTask) -> str:
 
 def _scalar(value: str) -> str:
     """A YAML scalar that reads back as exactly ``value``, on one line, quoted only if needed."""
-    import yaml  # a CLI dependency: the Lambda layer does not ship PyYAML
 
     text = yaml.safe_dump(value, width=math.inf, allow_unicode=True).rstrip("\n")
     text = text.removesuffix("\n...")

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
 
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:cronfleet-local-alerts"
 
@@ -134,8 +135,6 @@ def _publish_xml(message_id: str) -> str:
 
 
 def _error_xml(code: str, message: str) -> str:
-    from xml.sax.saxutils import escape
-
     return (
         '<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">'
         f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{escape(message)}</Message>"

@@ -8,13 +8,11 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import yaml
 
 from cronfleet.registry.problems import InvalidTemplate, Problem
-
-if TYPE_CHECKING:
-    import yaml
-
 
 _SHORT_FORM_TAGS = (
     "And", "Base64", "Cidr", "Equals", "FindInMap", "GetAZs", "If", "ImportValue", "Join",
@@ -43,7 +41,6 @@ def _loader_class() -> type[yaml.SafeLoader]:
     (`2024-01-01` stays the string a custom resource is handed) and yes/no/on/off booleans (a
     payload key `on:` stays "on"). Only true and false are booleans, as in YAML 1.2.
     """
-    import yaml  # a CLI dependency: the Lambda layer does not ship PyYAML
 
     class TemplateLoader(yaml.SafeLoader):
         depth = 0
@@ -104,7 +101,6 @@ def load_template(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def parse_template(text: str, *, source: str = "template.yaml") -> dict[str, Any]:
     """Read a template from its text. ``source`` names it in problems that have no resource."""
-    import yaml  # imported late: see _loader_class
 
     loader = _loader_class()(text)
     try:
@@ -136,7 +132,6 @@ def parse_template(text: str, *, source: str = "template.yaml") -> dict[str, Any
 def _duplicate_keys(
     node: yaml.Node, path: tuple[str | int, ...], visited: set[int]
 ) -> Iterator[Problem]:
-    import yaml  # imported late: see _loader_class
 
     if id(node) in visited:  # an alias met again; its keys were checked the first time
         return
@@ -164,7 +159,6 @@ def _duplicate_keys(
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
-    import yaml  # imported late: see _loader_class
 
     if isinstance(node, yaml.MappingNode):
         return [part for pair in node.value for part in pair]

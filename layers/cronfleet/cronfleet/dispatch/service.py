@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from cronfleet.dispatch.watchdog import Watchdog, WatchdogReport
 from cronfleet.lifecycle.attempts import START_GRACE, Attempts
-from cronfleet.lifecycle.slots import from_epoch, slot_key
+from cronfleet.lifecycle.slots import MAX_SLOTS_COUNTED, from_epoch, slot_key
 from cronfleet.store import TaskRecord
 
 if TYPE_CHECKING:
@@ -216,8 +216,6 @@ class Dispatcher:
         self, task: TaskRecord, plan: SlotPlan, schedule: Schedule, now: datetime
     ) -> None:
         """One MISSED alert for the slots this claim recorded as missed, if any."""
-        from cronfleet.lifecycle.slots import MAX_SLOTS_COUNTED
-
         if self.alerter is None:
             return
         missed_range = plan.missed_range

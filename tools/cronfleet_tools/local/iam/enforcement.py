@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -90,9 +92,6 @@ def enforcements(transformed: Mapping[str, Any], naming: Naming) -> dict[str, En
 def enforce_in_this_process(path: str) -> None:
     """Hold every boto3 client this process will create to the policy in ``path`` (a function
     process of the local runtime, before its handler is imported)."""
-    import json
-    from pathlib import Path
-
     import boto3
 
     enforcement = Enforcement.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
