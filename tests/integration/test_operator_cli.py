@@ -352,6 +352,22 @@ def test_an_unknown_task_is_refused_with_the_known_ones(
     ) in flat(output)
 
 
+@pytest.mark.parametrize("typed", ["ExampleTsk", "exampletask"])
+def test_a_near_miss_of_a_task_name_is_answered_with_the_one_meant(
+    fresh_stack: RunningStack, typed: str
+) -> None:
+    # Given a stack with ExampleTask
+    # When a person mistypes its name
+    code, output = cli("history", typed, *local(fresh_stack))
+
+    # Then the refusal names the task they meant, before the list of the others
+    assert code == 2, output
+    assert f"no task '{typed}' in the local stack in {fresh_stack.state_dir}/; did you mean " in (
+        flat(output)
+    )
+    assert "'ExampleTask'?; known tasks: " in flat(output)
+
+
 @pytest.mark.parametrize(
     ("payload", "message"),
     [

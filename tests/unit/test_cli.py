@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -157,3 +159,54 @@ def test_preview_lists_upcoming_runs_of_every_task() -> None:
     previews = {item["task"]: item for item in json.loads(output)}
     assert previews["ExampleTask"]["runs"][0]["local"] == "2026-11-20T09:00:00+00:00"
     assert previews["HourlyDigestTask"]["runs"][0]["utc"] == "2026-11-20T01:00:00Z"
+
+
+def test_version_prints_the_installed_distributions_version() -> None:
+    from importlib.metadata import version
+
+    # When the version is asked for
+    code, output = invoke("--version")
+
+    # Then it is the version pip installed, and nothing else runs
+    assert code == 0
+    assert output == f"cronfleet {version('cronfleet')}\n"
+
+
+def _in_a_new_terminal(command: str) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` as a fresh shell in the repository would: no virtualenv on PATH."""
+    return subprocess.run(
+        ["bash", "-c", command],
+        cwd=REPO,
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_hint_make_run_prints_names_a_command_that_works_in_a_new_terminal() -> None:
+    # Given the command the local stack's banner names, worked out in a shell without the venv
+    hint = _in_a_new_terminal(
+        f"{sys.executable} -c 'from cronfleet_tools.local.console import cronfleet_command; "
+        "print(cronfleet_command())'"
+    ).stdout.strip()
+
+    # When another new terminal runs it
+    ran = _in_a_new_terminal(f"{hint} --version")
+
+    # Then it is the project's own cronfleet, by its path, and it runs
+    assert hint != "cronfleet"
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.startswith("cronfleet ")
+
+
+def test_the_hint_uses_the_bare_name_when_this_cronfleet_is_on_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cronfleet_tools.local.console import cronfleet_command
+
+    # Given a PATH whose first cronfleet is this installation's
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin")
+
+    # Then the banner can say just `cronfleet`
+    assert cronfleet_command() == "cronfleet"

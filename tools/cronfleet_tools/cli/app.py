@@ -6,8 +6,11 @@ and a message naming the argument.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+import cronfleet
 from cronfleet_tools.cli import audit, importing, local, operate, schedules
 
 app = typer.Typer(
@@ -17,6 +20,25 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"cronfleet {cronfleet.__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """A serverless cron orchestrator for AWS: preview schedules and validate tasks."""
+
 
 # Offline: schedules and templates.
 app.command("next")(schedules.next_runs)

@@ -7,6 +7,7 @@ argument; nothing is changed when a command refuses.
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -34,12 +35,22 @@ FAILED_STATES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.RETR
 TaskArgument = Annotated[str, typer.Argument(metavar="TASK", help="The task's name (its id).")]
 
 
+def _did_you_mean(task_id: str, known: list[str]) -> str:
+    """``; did you mean 'ExampleTask'?`` for a near miss (case aside), else nothing."""
+    by_folded = {name.casefold(): name for name in known}
+    close = difflib.get_close_matches(task_id.casefold(), list(by_folded), n=1, cutoff=0.75)
+    return f"; did you mean {by_folded[close[0]]!r}?" if close else ""
+
+
 def _task(target: Target, task_id: str) -> TaskRecord:
     task = target.store.get_task(task_id)
     if task is None:
         known = sorted(record.task_id for record in target.store.list_tasks())
         hint = f"; known tasks: {', '.join(known)}" if known else "; no tasks are registered"
-        refuse("TASK", f"no task {task_id!r} in {target.description}{hint}")
+        refuse(
+            "TASK",
+            f"no task {task_id!r} in {target.description}{_did_you_mean(task_id, known)}{hint}",
+        )
     return task
 
 

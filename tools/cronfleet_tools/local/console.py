@@ -6,8 +6,12 @@ pipe, CI) the lines are printed as they come and the table once, at the end.
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, RenderableType
@@ -47,7 +51,8 @@ class ConsoleReporter:
             f"state in {stack.state_dir}/; tasks from {stack.template_path}: {changes or 'none'}"
         )
         self.console.print(
-            f"In another terminal: cronfleet status --local --state-dir {stack.state_dir}  "
+            f"In another terminal: {cronfleet_command()} status --local "
+            f"--state-dir {stack.state_dir}  "
             "(Ctrl-C here stops everything)",
             style="dim",
         )
@@ -114,6 +119,20 @@ class ConsoleReporter:
             self.live = None
         if self.store is not None:
             self.console.print(self._table())
+
+
+def cronfleet_command() -> str:
+    """How to run `cronfleet` from a new terminal here: by name when that name on PATH is this
+    very installation, else by its path (``.venv/bin/cronfleet`` after `make`), since a new
+    terminal has no virtualenv activated."""
+    script = Path(sys.executable).with_name("cronfleet")
+    if not script.is_file():
+        return f"{sys.executable} -m cronfleet_tools"
+    on_path = shutil.which("cronfleet")
+    if on_path is not None and os.path.samefile(on_path, script):
+        return "cronfleet"
+    relative = os.path.relpath(script)
+    return relative if not relative.startswith("..") else str(script)
 
 
 def _tick_counts(report: TickReport) -> dict[str, int]:
