@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cronfleet_tools.local import STACK_FILE
 from cronfleet_tools.local.dynamodb_local import (
     ENGINE_LOCK,
     default_install_dir,
@@ -33,7 +34,6 @@ from cronfleet_tools.local.dynamodb_local import (
     free_loopback_port,
 )
 from cronfleet_tools.local.lockfile import LockFile
-from cronfleet_tools.local.stack import STACK_FILE
 from cronfleet_tools.template import load_template
 
 pytestmark = [

@@ -23,9 +23,10 @@ from cronfleet.dispatch.service import TickReport
 from cronfleet.lifecycle.states import RunStatus, Trigger
 from cronfleet.store import ExecutionRecord
 from cronfleet_tools.audit import TICK_GRACE, AuditReport, audit
+from cronfleet_tools.local import STACK_FILE
 from cronfleet_tools.local.lambda_process import Invocation
 from cronfleet_tools.local.runner import LocalRunner, RunOptions, RunSummary, TemplateProblems
-from cronfleet_tools.local.stack import STACK_FILE, AppliedTask, LocalStack
+from cronfleet_tools.local.stack import AppliedTask, LocalStack
 from cronfleet_tools.local.topic import PublishedMessage, read_journal
 from cronfleet_tools.template import load_template
 

@@ -35,7 +35,8 @@ from cronfleet import clock
 from cronfleet.lifecycle.states import RunStatus, Trigger
 from cronfleet.store import Store
 from cronfleet_tools.cli.app import app
-from cronfleet_tools.local.stack import STACK_FILE, LocalStack
+from cronfleet_tools.local import STACK_FILE
+from cronfleet_tools.local.stack import LocalStack
 from cronfleet_tools.local.topic import LocalTopic
 from cronfleet_tools.stack_target import TargetError, deployed
 from cronfleet_tools.template import load_template
@@ -447,12 +448,37 @@ def test_a_stack_file_that_is_not_one_is_refused(tmp_path: Path) -> None:
     [["status"], ["history", "ExampleTask"], ["trigger", "ExampleTask"], ["pause", "ExampleTask"]],
 )
 def test_a_command_needs_exactly_one_of_local_and_stack(
-    command: list[str], args: list[str], message: str
+    command: list[str],
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Given a directory with no local stack in it
+    monkeypatch.chdir(tmp_path)
+
+    # When a command names neither stack, or both
     code, output = cli(*command, *args)
+
+    # Then it is refused, naming what to give
 
     assert code == 2, output
     assert message in flat(output)
+
+
+@pytest.mark.parametrize("command", [["status"], ["history", "ExampleTask"]])
+def test_the_one_local_stack_of_this_directory_is_used_without_local(
+    fresh_stack: RunningStack, command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a terminal in the directory whose .cronfleet holds a running stack
+    monkeypatch.chdir(fresh_stack.state_dir.parent)
+
+    # When a command names no stack at all
+    code, output = cli(*command)
+
+    # Then it acts on that stack, as with --local
+    assert code == 0, output
+    assert "ExampleTask" in output
 
 
 # --- --stack NAME: a deployed stack, found by its outputs ------------------------------------

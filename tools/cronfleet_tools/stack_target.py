@@ -1,6 +1,7 @@
 """Which stack an operator command acts on: the local one, or a deployed one by name.
 
-``--local`` attaches to the stack `cronfleet run` keeps in its state directory. ``--stack NAME``
+``--local`` attaches to the stack `cronfleet run` keeps in its state directory; so does naming
+neither, when that directory holds a stack (its ``stack.json``). ``--stack NAME``
 reads the CloudFormation stack's outputs for its table and function names, with the usual AWS
 credentials and region. Either way the command gets the same :class:`Target`: a store, and a
 way to start a manual run.
@@ -20,6 +21,7 @@ from cronfleet import clock
 from cronfleet.errors import CronfleetError
 from cronfleet.lifecycle.attempts import Attempts
 from cronfleet.store import Store, TaskRecord
+from cronfleet_tools.local import STACK_FILE
 
 if TYPE_CHECKING:
     from cronfleet_tools.local.lambda_process import Invocation
@@ -62,7 +64,8 @@ def resolve(*, local: bool, state_dir: Path, stack: str | None, region: str | No
         raise TargetError("--stack", "choose one: --local or --stack NAME")
     if stack:
         return deployed(stack, region)
-    if local:
+    # Without either, a local stack in the state directory is the one meant: there is one.
+    if local or (state_dir / STACK_FILE).is_file():
         return attached(state_dir)
     raise TargetError(
         "--stack", "say which stack: --local (the one `make run` started) or --stack NAME"

@@ -5,3 +5,6 @@ Nothing here runs inside Lambda; the test suite, ``make bench`` and the local sc
 ``lambda_process`` play Lambda, ``topic`` plays SNS, ``dynamodb_local`` runs DynamoDB Local,
 and ``iam`` holds each function to its role.
 """
+
+# What a running local stack keeps in its state directory, for the commands of another terminal.
+STACK_FILE = "stack.json"

@@ -31,6 +31,7 @@ from cronfleet.registry.custom_resource import CustomResourceEvent, respond
 from cronfleet.registry.ownership import TaskOwner
 from cronfleet.registry.secrets import SecretScope
 from cronfleet.store import Store
+from cronfleet_tools.local import STACK_FILE
 from cronfleet_tools.local.dynamodb_local import (
     ACCESS_KEY,
     REGION,
@@ -44,7 +45,6 @@ from cronfleet_tools.local.functions import environment_resolver
 from cronfleet_tools.local.lockfile import LockFile, LockHeld
 from cronfleet_tools.template import TemplateValidation, load_template, validate_template
 
-STACK_FILE = "stack.json"
 RUNNER_LOCK = "runner.lock"
 TABLE_PREFIX = "cronfleet-local-"
 LOCAL_STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/cronfleet-local/local"
