@@ -210,3 +210,43 @@ def test_the_hint_uses_the_bare_name_when_this_cronfleet_is_on_path(
 
     # Then the banner can say just `cronfleet`
     assert cronfleet_command() == "cronfleet"
+
+
+def test_every_commands_help_ends_with_an_example_it_accepts() -> None:
+    import shlex
+
+    import typer.main
+
+    from cronfleet_tools.cli.app import EXAMPLES
+
+    group = typer.main.get_command(app)
+    commands = group.commands  # type: ignore[attr-defined]
+
+    # Given every command of the app
+    assert set(commands) == set(EXAMPLES)
+    for name, command in commands.items():
+        # When its help is printed
+        code, output = invoke(name, "--help")
+
+        # Then it ends with its example, and every option the example uses is one it has
+        assert code == 0, output
+        assert f"Example: cronfleet {name}" in output
+        options = {opt for param in command.params for opt in param.opts}
+        used = {word for word in shlex.split(EXAMPLES[name]) if word.startswith("-")}
+        assert used <= options, (name, used - options)
+
+
+def test_the_example_of_next_runs_as_printed() -> None:
+    import shlex
+
+    from cronfleet_tools.cli.app import EXAMPLES
+
+    # Given the example `next --help` prints
+    arguments = shlex.split(EXAMPLES["next"])[1:]
+
+    # When it is run
+    code, output = invoke(*arguments)
+
+    # Then it previews three runs at 09:00 London time
+    assert code == 0, output
+    assert output.count("T09:00:00+0") == 3

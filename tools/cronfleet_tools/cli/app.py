@@ -40,20 +40,40 @@ def _options(
     """A serverless cron orchestrator for AWS: preview schedules and validate tasks."""
 
 
+# One example per command, shown at the end of its --help.
+EXAMPLES = {
+    "next": "cronfleet next 'cron(0 9 ? * MON-FRI *)' --tz Europe/London -n 3",
+    "validate": "cronfleet validate template.yaml",
+    "preview": "cronfleet preview template.yaml --count 5 --json",
+    "import": "cronfleet import crontab.txt --base-url https://api.example.com --tz UTC",
+    "run": "cronfleet run --start 2026-03-07T00:00Z --until 2026-03-09T00:00Z --speed max",
+    "status": "cronfleet status --local",
+    "history": "cronfleet history ExampleTask --stack cronfleet --limit 5",
+    "trigger": 'cronfleet trigger ExampleTask --local --payload \'{"greeting": "hi"}\'',
+    "pause": "cronfleet pause ExampleTask --stack cronfleet",
+    "resume": "cronfleet resume ExampleTask --stack cronfleet",
+    "audit": "cronfleet audit --local --since 2026-11-01T00:00Z --json",
+}
+
+
+def _register(name: str, command: typer.models.CommandFunctionType) -> None:
+    app.command(name, epilog=f"Example: {EXAMPLES[name]}")(command)
+
+
 # Offline: schedules and templates.
-app.command("next")(schedules.next_runs)
-app.command("validate")(schedules.validate)
-app.command("preview")(schedules.preview)
-app.command("import")(importing.import_tasks)
+_register("next", schedules.next_runs)
+_register("validate", schedules.validate)
+_register("preview", schedules.preview)
+_register("import", importing.import_tasks)
 # The local stack.
-app.command("run")(local.run_local)
+_register("run", local.run_local)
 # A running stack, local or deployed.
-app.command("status")(operate.status)
-app.command("history")(operate.history)
-app.command("trigger")(operate.trigger)
-app.command("pause")(operate.pause)
-app.command("resume")(operate.resume)
-app.command("audit")(audit.audit_ledger)
+_register("status", operate.status)
+_register("history", operate.history)
+_register("trigger", operate.trigger)
+_register("pause", operate.pause)
+_register("resume", operate.resume)
+_register("audit", audit.audit_ledger)
 
 
 def main() -> None:
