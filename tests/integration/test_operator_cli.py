@@ -337,10 +337,62 @@ def test_pause_and_resume_change_the_task_once_and_refuse_a_repeat(
     assert f"Invalid value for TASK: task '{task}' is not paused" in flat(output)
 
 
+# --- describe: one task whole ------------------------------------------------------------------
+
+
+def test_describe_json_gives_the_definition_the_next_runs_and_the_counters(
+    fresh_stack: RunningStack,
+) -> None:
+    # Given the sample stack, whose ExampleTask runs at 09:00 London time on weekdays
+    before = datetime.now(UTC)
+
+    # When ExampleTask is described as JSON
+    code, output = cli("describe", "ExampleTask", *local(fresh_stack), "--json")
+
+    # Then its next five runs are the ones an independent cron engine gives
+    assert code == 0, output
+    described = json.loads(output)
+    expected, after = [], before
+    for _ in range(5):
+        after = next_local_run("0 9 * * 1-5", "Europe/London", after)
+        expected.append(after.isoformat().replace("+00:00", "Z"))
+    assert described["next_runs"] == expected
+    # and the definition and counters are those stored
+    assert described["definition"]["Schedule"] == "cron(0 9 ? * MON-FRI *)"
+    assert described["definition"]["Payload"] == {"greeting": "hello"}
+    assert described["health"] == "new"
+    assert described["stats"]["runs"] == 0
+    assert described["last_runs"] == []
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_describe_reads_as_a_page_that_fits_the_terminal(
+    fresh_stack: RunningStack, width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cronfleet_tools.cli import common
+
+    # Given a terminal of this width
+    monkeypatch.setattr(common.console, "width", width)
+
+    # When ExampleTask is described
+    code, output = cli("describe", "ExampleTask", *local(fresh_stack))
+
+    # Then no line is wider than the terminal, and the page says what the task does, in words
+    assert code == 0, output
+    assert max(len(line) for line in output.splitlines()) <= width
+    page = " ".join(output.split())
+    assert "ExampleTask new" in page
+    assert "At 09:00, Monday through Friday (Europe/London)" in page
+    assert "up to 3 attempts, 60 s apart" in page
+    assert 'Payload {"greeting": "hello"}' in page
+    assert page.count("09:00Z (in ") == 5
+    assert "No runs yet." in page
+
+
 # --- bad input: exit 2, the argument named, nothing changed ----------------------------------
 
 
-@pytest.mark.parametrize("command", ["trigger", "history", "pause", "resume"])
+@pytest.mark.parametrize("command", ["trigger", "history", "describe", "pause", "resume"])
 def test_an_unknown_task_is_refused_with_the_known_ones(
     fresh_stack: RunningStack, command: str
 ) -> None:

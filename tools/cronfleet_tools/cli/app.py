@@ -48,6 +48,7 @@ EXAMPLES = {
     "import": "cronfleet import crontab.txt --base-url https://api.example.com --tz UTC",
     "run": "cronfleet run --start 2026-03-07T00:00Z --until 2026-03-09T00:00Z --speed max",
     "status": "cronfleet status --local",
+    "describe": "cronfleet describe ExampleTask --local",
     "history": "cronfleet history ExampleTask --stack cronfleet --limit 5",
     "trigger": 'cronfleet trigger ExampleTask --local --payload \'{"greeting": "hi"}\'',
     "pause": "cronfleet pause ExampleTask --stack cronfleet",
@@ -69,6 +70,7 @@ _register("import", importing.import_tasks)
 _register("run", local.run_local)
 # A running stack, local or deployed.
 _register("status", operate.status)
+_register("describe", operate.describe)
 _register("history", operate.history)
 _register("trigger", operate.trigger)
 _register("pause", operate.pause)

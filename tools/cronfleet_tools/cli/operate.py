@@ -74,6 +74,22 @@ def status(on: StackChoice, as_json: JsonOption = False) -> None:
 
 
 @on_a_stack
+def describe(task: TaskArgument, on: StackChoice, as_json: JsonOption = False) -> None:
+    """One task whole: its definition in words, next runs, counters, health and last runs."""
+    from cronfleet_tools.describing import LAST_RUNS, TaskDescription
+
+    target = on.resolve()
+    record = _task(target, task)
+    now = clock.now()
+    last_runs = target.store.executions(record.task_id, newest_first=True, limit=LAST_RUNS)
+    description = TaskDescription.of(record, last_runs, now)
+    if as_json:
+        typer.echo(json.dumps(description.as_json(), indent=2, default=str))
+        return
+    console.print(description.render(now))
+
+
+@on_a_stack
 def history(
     task: TaskArgument,
     on: StackChoice,
