@@ -337,6 +337,26 @@ def test_pause_and_resume_change_the_task_once_and_refuse_a_repeat(
     assert f"Invalid value for TASK: task '{task}' is not paused" in flat(output)
 
 
+def test_status_says_how_long_ago_the_last_run_was_and_that_it_was_manual(
+    working_stack: RunningStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cronfleet_tools.cli import common
+
+    # Given a manual run of ExampleTask just now, and a wide terminal
+    code, output = cli("trigger", "ExampleTask", *local(working_stack))
+    assert code == 0, output
+    monkeypatch.setattr(common.console, "width", 200)
+
+    # When the status table is shown
+    code, output = cli("status", *local(working_stack))
+
+    # Then the task's last run reads as an age and a trigger, not as a slot id
+    assert code == 0, output
+    [row] = [line for line in output.splitlines() if "ExampleTask" in line]
+    assert re.search(r"\b\d+(s|m) ago \(manual\)", row), row
+    assert "#manual-" not in output
+
+
 # --- describe: one task whole ------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from cronfleet.lifecycle.states import RunStatus
+from cronfleet.lifecycle.states import RunStatus, Trigger
 from cronfleet.store import Store
 from cronfleet.store.records import ExecutionRecord, TaskRecord
 
@@ -37,6 +37,7 @@ class TaskStatus:
     consecutive_failures: int
     next_run: datetime | None
     last_slot: str | None
+    last_trigger: Trigger | None
     last_status: RunStatus | None
     last_duration_ms: int | None
     last_error: str | None
@@ -53,6 +54,7 @@ class TaskStatus:
             "consecutive_failures": self.consecutive_failures,
             "next_run": self.next_run.isoformat().replace("+00:00", "Z") if self.next_run else None,
             "last_slot": self.last_slot,
+            "last_trigger": self.last_trigger.value if self.last_trigger else None,
             "last_status": self.last_status.value if self.last_status else None,
             "last_duration_ms": self.last_duration_ms,
             "last_error": self.last_error,
@@ -77,6 +79,7 @@ def task_status(task: TaskRecord, latest: ExecutionRecord | None) -> TaskStatus:
         consecutive_failures=stats.consecutive_failures,
         next_run=None if task.paused or task.deleted else task.next_run,
         last_slot=latest.slot if latest is not None else None,
+        last_trigger=latest.trigger if latest is not None else None,
         last_status=latest.status if latest is not None else None,
         last_duration_ms=attempt.duration_ms if attempt is not None else None,
         last_error=error,

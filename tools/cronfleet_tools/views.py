@@ -8,7 +8,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from cronfleet.lifecycle.states import RunStatus
+from cronfleet.lifecycle.slots import MANUAL_MARK, parse_slot
+from cronfleet.lifecycle.states import RunStatus, Trigger
 from cronfleet.store.records import ExecutionRecord
 from cronfleet_tools.health import Health, TaskStatus
 
@@ -45,6 +46,16 @@ def when(moment: datetime | None, now: datetime | None = None) -> str:
     return f"{text} ({'in ' + span if seconds >= 0 else span + ' ago'})"
 
 
+def last_run(slot: str | None, trigger: Trigger | None, now: datetime) -> str:
+    """``3m ago (manual)``: how long ago the last run's slot was, and how it was started."""
+    if slot is None:
+        return "-"
+    moment = parse_slot(slot.split(MANUAL_MARK, 1)[0])
+    seconds = max(int((now - moment).total_seconds()), 0)
+    text = f"{_span(seconds)} ago"
+    return f"{text} ({trigger.value})" if trigger is Trigger.MANUAL else text
+
+
 def _span(seconds: int) -> str:
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
@@ -78,7 +89,7 @@ def status_table(statuses: list[TaskStatus], now: datetime, title: str | None = 
             status.task_id,
             schedule,
             when(status.next_run, now),
-            status.last_slot or "-",
+            last_run(status.last_slot, status.last_trigger, now),
             result,
             duration(status.last_duration_ms),
             Text(health, HEALTH_STYLES[status.health]),
