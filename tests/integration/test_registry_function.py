@@ -400,6 +400,32 @@ def test_a_long_list_of_problems_is_cut_to_fit_the_4_kb_response(
     )
 
 
+def test_a_fixed_offset_zone_deploys_with_a_warning_naming_the_zone_meant(
+    registry_app: ModuleType,
+    store: Store,
+    response_url: ResponseUrl,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given the sample task declared on EST, which never moves for daylight saving time
+    event = response_url.event("create")
+    event["ResourceProperties"] = {**event["ResourceProperties"], "Timezone": "EST"}
+    capsys.readouterr()
+
+    # When CloudFormation creates it
+    registry_app.handler(event, lambda_context)
+
+    # Then the deploy succeeds, the task is registered on EST, and the log warns with the fix
+    assert response_url.only_response().body["Status"] == "SUCCESS"
+    task = store.get_task("ExampleTask")
+    assert task is not None
+    assert task.definition.timezone == "EST"
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    [warning] = [line for line in logged if line["level"] == "WARNING"]
+    assert warning["warning"].startswith("ExampleTask.Timezone: timezone 'EST' is a fixed")
+    assert "use 'America/New_York'" in warning["warning"]
+
+
 # --- registration keeps runtime state ------------------------------------------------------------
 
 

@@ -250,3 +250,58 @@ def test_the_example_of_next_runs_as_printed() -> None:
     # Then it previews three runs at 09:00 London time
     assert code == 0, output
     assert output.count("T09:00:00+0") == 3
+
+
+LEGACY_ZONE_TEMPLATE = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Registry:
+    Type: AWS::Serverless::Function
+    Properties: {Handler: app.handler, Runtime: python3.13, CodeUri: x/}
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties: {Handler: app.handler, Runtime: python3.13, CodeUri: x/, Timeout: 60}
+  Morning:
+    Type: Custom::ScheduledTask
+    Properties:
+      ServiceToken: !GetAtt Registry.Arn
+      Schedule: "0 9 * * *"
+      Timezone: %s
+      Function: !GetAtt Worker.Arn
+"""
+
+
+@pytest.mark.parametrize(
+    ("zone", "meant"), [("EST", "America/New_York"), ("MST", "America/Denver")]
+)
+def test_a_fixed_offset_zone_is_accepted_with_a_warning_naming_the_zone_meant(
+    tmp_path: Path, zone: str, meant: str
+) -> None:
+    # Given a task on EST, a fixed offset that never moves for daylight saving time
+    template = tmp_path / "template.yaml"
+    template.write_text(LEGACY_ZONE_TEMPLATE % zone)
+
+    # When the template is validated, and the zone previewed with `next`
+    validated = CliRunner().invoke(app, ["validate", str(template)])
+    previewed = CliRunner().invoke(app, ["next", "0 9 * * *", "--tz", zone, "-n", "1"])
+
+    # Then both accept it, and both warn, on stderr, with the DST zone meant
+    for result in (validated, previewed):
+        assert result.exit_code == 0, result.output
+        assert f"timezone '{zone}' is a fixed" in " ".join(result.stderr.split())
+        assert f"use '{meant}'" in result.stderr
+    assert "Morning.Timezone: timezone" in " ".join(validated.stderr.split())
+    assert "all valid" in validated.stdout
+
+
+def test_an_iana_zone_that_follows_daylight_saving_time_gets_no_warning(tmp_path: Path) -> None:
+    # Given the same task on America/New_York
+    template = tmp_path / "template.yaml"
+    template.write_text(LEGACY_ZONE_TEMPLATE % "America/New_York")
+
+    # When it is validated
+    result = CliRunner().invoke(app, ["validate", str(template)])
+
+    # Then there is nothing to warn about
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""

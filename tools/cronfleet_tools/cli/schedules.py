@@ -16,7 +16,13 @@ import typer
 from rich.table import Table
 
 from cronfleet.registry.definition import TaskDefinition
-from cronfleet.schedule import Schedule, ScheduleError, load_timezone, parse_schedule
+from cronfleet.schedule import (
+    Schedule,
+    ScheduleError,
+    load_timezone,
+    parse_schedule,
+    timezone_caveat,
+)
 from cronfleet_tools.cli.common import (
     EXIT_INVALID,
     PLAIN,
@@ -25,6 +31,7 @@ from cronfleet_tools.cli.common import (
     error_console,
     internal_errors,
     parse_optional_time,
+    plain,
     utc_text,
 )
 from cronfleet_tools.template import validate_template
@@ -94,6 +101,9 @@ def _print_next_runs(
         zone = load_timezone(timezone)
     except ScheduleError as exc:
         raise typer.BadParameter(str(exc), param_hint="--tz") from exc
+    caveat = timezone_caveat(timezone)
+    if caveat is not None:
+        plain(f"Warning: --tz: {caveat}", stderr=True)
     try:
         schedule = parse_schedule(expression, zone)
     except ScheduleError as exc:
@@ -138,6 +148,8 @@ def validate(template: TemplateArgument = DEFAULT_TEMPLATE) -> None:
             for problem in verdict.problems:
                 console.print(str(problem), **PLAIN)
             raise typer.Exit(code=EXIT_INVALID)
+        for warning in verdict.warnings:
+            plain(f"Warning: {warning}", stderr=True)
         console.print(f"{template}: {len(verdict.tasks)} scheduled task(s), all valid.", **PLAIN)
 
 
@@ -161,6 +173,8 @@ def _print_preview(template: Path, after: str | None, count: int, *, as_json: bo
         for problem in verdict.problems:
             error_console.print(str(problem), **PLAIN)
         raise typer.Exit(code=EXIT_INVALID)
+    for warning in verdict.warnings:
+        plain(f"Warning: {warning}", stderr=True)
     previews = [_task_preview(task, after, count) for task in verdict.tasks]
     if as_json:
         typer.echo(json.dumps(previews, indent=2))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from cronfleet.registry.definition import TaskDefinition, parse_task_definition
 from cronfleet.registry.problems import InvalidTaskDefinition, InvalidTemplate, Problem
 from cronfleet.registry.secrets import SecretScope
+from cronfleet.schedule import timezone_caveat
 
 if TYPE_CHECKING:
     pass
@@ -71,6 +72,8 @@ class TemplateValidation:
     declarations: dict[str, TaskDeclaration] = field(default_factory=dict)
     # Fields whose value only exists at deploy time; not problems, but not checked here.
     deferred: list[Problem] = field(default_factory=list)
+    # Valid, but seldom what is meant (a fixed-offset zone such as EST); shown, never refused.
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -109,6 +112,11 @@ def validate_template(template: str | os.PathLike[str] | Mapping[str, Any]) -> T
         problems=sorted(set(problems)),
         declarations={definition.task_id: declaration for definition, declaration in valid},
         deferred=sorted(problem for task in checked for problem in task.deferred),
+        warnings=[
+            Problem(declaration.logical_id, "Timezone", caveat)
+            for definition, declaration in valid
+            if (caveat := timezone_caveat(definition.timezone)) is not None
+        ],
     )
 
 

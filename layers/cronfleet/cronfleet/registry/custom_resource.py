@@ -34,6 +34,7 @@ from cronfleet.registry.definition import TaskDefinition, parse_task_definition
 from cronfleet.registry.ownership import TaskOwnedElsewhere, TaskOwner
 from cronfleet.registry.problems import InvalidTaskDefinition, Problem
 from cronfleet.registry.secrets import SecretScope
+from cronfleet.schedule import timezone_caveat
 from cronfleet.store import Store, TaskOwnershipConflict
 
 logger = logging.getLogger(__name__)
@@ -215,6 +216,10 @@ def respond(
         # A new physical id tells CloudFormation the old task is replaced; it sends a Delete
         # for the old id once the stack update completes.
         logger.info("Task renamed", extra={"old": request.physical_resource_id, "new": task_id})
+    caveat = timezone_caveat(definition.timezone)
+    if caveat is not None:  # accepted, as `cronfleet validate` accepts it, but said
+        warning = Problem(request.logical_resource_id, "Timezone", caveat)
+        logger.warning("Task timezone is seldom the one meant", extra={"warning": str(warning)})
     try:
         # One versioned write of the definition fields: paused, counters and the pending next
         # run survive the deploy (see Store.register).

@@ -1,6 +1,11 @@
 """Schedule engine: parsing, DST-aware run times and human-readable descriptions."""
 
 from cronfleet.schedule.errors import ScheduleError
-from cronfleet.schedule.expression import Schedule, load_timezone, parse_schedule
+from cronfleet.schedule.expression import (
+    Schedule,
+    load_timezone,
+    parse_schedule,
+    timezone_caveat,
+)
 
-__all__ = ["Schedule", "ScheduleError", "load_timezone", "parse_schedule"]
+__all__ = ["Schedule", "ScheduleError", "load_timezone", "parse_schedule", "timezone_caveat"]

@@ -74,6 +74,28 @@ def load_timezone(name: str) -> ZoneInfo:
         ) from exc
 
 
+# Zones the tz database keeps for old POSIX systems: fixed offsets that never change for daylight
+# saving time, though their names read like the local time of places that do.
+_FIXED_OFFSET_ZONES = {
+    "EST": ("UTC-05:00", "America/New_York"),
+    "MST": ("UTC-07:00", "America/Denver"),
+}
+
+
+def timezone_caveat(name: str) -> str | None:
+    """Why a valid zone is seldom the one meant, or None: ``EST`` stays on UTC-05:00 all year,
+    so a 09:00 job runs at 10:00 New York time all summer."""
+    fixed = _FIXED_OFFSET_ZONES.get(name)
+    if fixed is None:
+        return None
+    offset, meant = fixed
+    return (
+        f"timezone '{name}' is a fixed {offset} offset that never changes for daylight saving "
+        f"time; for the local time of {meant.split('/')[-1].replace('_', ' ')}, which does, use "
+        f"'{meant}'"
+    )
+
+
 def _suggestion(name: str) -> str:
     import difflib  # only on the error path
 
