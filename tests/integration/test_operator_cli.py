@@ -309,10 +309,11 @@ def test_pause_and_resume_change_the_task_once_and_refuse_a_repeat(
     (status,) = [s for s in json.loads(output) if s["task"] == task]
     assert (status["health"], status["next_run"]) == ("paused", None)
 
-    # and pausing it again is refused, changing nothing
+    # and pausing it again is refused as the state it is in, not as a usage error
     code, output = cli("pause", task, *local(working_stack))
-    assert code == 2, output
-    assert f"Invalid value for TASK: task '{task}' is already paused" in flat(output)
+    assert code == 1, output
+    assert f"Error: task '{task}' is already paused" in flat(output)
+    assert "Usage:" not in output
     record = store.get_task(task)
     assert record is not None
     assert record.paused
@@ -331,10 +332,11 @@ def test_pause_and_resume_change_the_task_once_and_refuse_a_repeat(
     assert (record.next_run.weekday(), record.next_run.hour, record.next_run.minute) == (0, 8, 0)
     assert f"Resumed {task}; next run {record.next_run:%Y-%m-%d %H:%M}Z" in output
 
-    # and resuming it again is refused
+    # and resuming it again is refused, as the state it is in
     code, output = cli("resume", task, *local(working_stack))
-    assert code == 2, output
-    assert f"Invalid value for TASK: task '{task}' is not paused" in flat(output)
+    assert code == 1, output
+    assert f"Error: task '{task}' is not paused" in flat(output)
+    assert "Usage:" not in output
 
 
 def test_status_says_how_long_ago_the_last_run_was_and_that_it_was_manual(

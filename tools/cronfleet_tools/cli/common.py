@@ -60,6 +60,13 @@ def refuse(option: str, message: str) -> NoReturn:
     raise typer.BadParameter(message, param_hint=option)
 
 
+def fail(message: str) -> NoReturn:
+    """Exit with status 1 and ``Error: message``: the input was well formed, but the stack's
+    state does not allow it (pausing a paused task), so it is no usage error."""
+    plain(f"Error: {message}", stderr=True)
+    raise typer.Exit(code=EXIT_INVALID)
+
+
 def parse_time(text: str, option: str, zone: tzinfo = UTC) -> datetime:
     """An ISO-8601 time in the years schedules run in; without an offset it is read in ``zone``."""
     try:

@@ -21,6 +21,7 @@ from cronfleet_tools.cli.common import (
     StackChoice,
     console,
     error_console,
+    fail,
     on_a_stack,
     refuse,
 )
@@ -142,7 +143,7 @@ def trigger(
     target = on.resolve()
     record = _task(target, task)
     if record.deleted:
-        refuse("TASK", f"task {task!r} was removed from the template; it cannot run")
+        fail(f"task {task!r} was removed from the template; it cannot run")
     with console.status(f"Running {task} in {target.description}", spinner="dots"):
         run = target.trigger(record, body)
     execution = target.store.get_execution(record.task_id, run.slot)
@@ -186,7 +187,7 @@ def pause(task: TaskArgument, on: StackChoice) -> None:
     try:
         target.store.pause(record.task_id, clock.now())
     except TaskStateError as exc:
-        refuse("TASK", str(exc))
+        fail(str(exc))
     except TaskNotFound:
         _task(target, task)
     console.print(f"Paused {task}. Its slots are recorded as skipped until `cronfleet resume`.")
@@ -206,5 +207,5 @@ def resume(task: TaskArgument, on: StackChoice) -> None:
             record.task_id, record.definition.compiled_schedule().next_run, now
         )
     except TaskStateError as exc:
-        refuse("TASK", str(exc))
+        fail(str(exc))
     console.print(f"Resumed {task}; next run {when(resumed.next_run, now)}.")
