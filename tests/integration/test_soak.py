@@ -31,6 +31,7 @@ def test_a_day_of_races_and_faults_loses_duplicates_and_misstates_nothing(
     # then every expected slot is final, and the ledger agrees with what the code did
     assert result.expected > 500
     assert (result.lost, result.duplicated, result.wrongly_final) == (0, 0, 0), result.lines()
+    assert result.wedged == 0, result.lines()
     assert result.final == result.expected
     # and the faults really happened, of every kind
     assert set(result.faults) == {

@@ -57,7 +57,7 @@ from cronfleet.lifecycle.slots import parse_slot
 from cronfleet.lifecycle.states import RunStatus
 from cronfleet.lifecycle.wrapper import NonRetryableError, TaskContext, scheduled_task
 from cronfleet.registry.custom_resource import CustomResourceEvent, respond
-from cronfleet.store import DUE_SHARDS, INFLIGHT_SHARDS, Store, TaskStateError
+from cronfleet.store import DUE_SHARDS, INFLIGHT_SHARDS, Store, StoreError, TaskStateError
 from cronfleet_tools.audit import FindingKind, audit
 from cronfleet_tools.local.dynamodb_local import DynamoDBLocal, create_tables_from_template
 from tests.support.faults import FaultInjector, SimulatedCrash
@@ -217,8 +217,14 @@ class SoakResult:
     seconds: float
 
     @property
+    def wedged(self) -> int:
+        """Operator requests the store could never complete: a task stuck in a state no pause
+        or resume gets it out of."""
+        return self.counts["operator_wedged"]
+
+    @property
     def clean(self) -> bool:
-        return self.lost == self.duplicated == self.wrongly_final == 0
+        return self.lost == self.duplicated == self.wrongly_final == self.wedged == 0
 
     def lines(self) -> list[str]:
         c = self.config
@@ -228,7 +234,8 @@ class SoakResult:
             f"soak: {c.days:g} days, {c.tasks} tasks, seed {c.seed}, faults at {c.fault_rate:.0%}"
             + (f", mutant {c.mutant}" if c.mutant else ""),
             f"  slots expected {self.expected}, final {self.final}, in flight {self.in_flight}",
-            f"  lost {self.lost}, duplicated {self.duplicated}, wrongly final {self.wrongly_final}",
+            f"  lost {self.lost}, duplicated {self.duplicated}, "
+            f"wrongly final {self.wrongly_final}, operator requests wedged {self.wedged}",
             f"  faults injected: {faults}",
             f"  harness: {harness}",
             f"  {self.seconds:.0f} s",
@@ -573,6 +580,8 @@ class Soak:
                 self.paused[name] = self.clock()
         except TaskStateError:
             self.counts["pauses_refused"] += 1
+        except StoreError:  # the task kept changing under the request, every time
+            self.counts["operator_wedged"] += 1
 
     def resume_all(self) -> None:
         for name in sorted(self.paused):
@@ -588,6 +597,8 @@ class Soak:
             self.counts["operator_crashes"] += 1
         except TaskStateError:
             self.counts["resumes_refused"] += 1
+        except StoreError:
+            self.counts["operator_wedged"] += 1
         task = self.clean.get_task(name)
         if task is not None and not task.paused:
             del self.paused[name]
