@@ -273,6 +273,13 @@ def test_an_http_task_that_cannot_reach_its_host_records_why(
     assert code == 0, output
     (run,) = [run for run in json.loads(output) if run["slot"] == slot]
     assert run["attempts"][0]["error_type"] == "HttpCallFailed"
+    # and says when the next attempt is due, in JSON and in the table
+    assert execution.deadline_at is not None
+    due = execution.deadline_at.isoformat().replace("+00:00", "Z")
+    assert run["next_attempt_at"] == due
+    code, output = cli("history", "CheckIpTask", *local(working_stack))
+    assert code == 0, output
+    assert f"due {execution.deadline_at:%Y-%m-%d %H:%M}Z" in " ".join(output.split())
 
 
 def test_the_ledger_audits_clean_after_a_manual_run(working_stack: RunningStack) -> None:

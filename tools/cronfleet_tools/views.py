@@ -97,10 +97,17 @@ def status_table(statuses: list[TaskStatus], now: datetime, title: str | None = 
     return table
 
 
+def next_attempt_at(execution: ExecutionRecord) -> datetime | None:
+    """When the next attempt of a run waiting to retry is due; None for any other run."""
+    return execution.deadline_at if execution.status is RunStatus.RETRY_WAIT else None
+
+
 def execution_json(execution: ExecutionRecord) -> dict[str, Any]:
+    due = next_attempt_at(execution)
     return {
         "slot": execution.slot,
         "status": execution.status.value,
+        "next_attempt_at": due.isoformat().replace("+00:00", "Z") if due else None,
         "trigger": execution.trigger.value,
         "attempt": execution.attempt,
         "slot_count": execution.slot_count,
@@ -154,5 +161,16 @@ def history_table(task_id: str, executions: list[ExecutionRecord]) -> Table:
                 attempt.started_at or "-",
                 duration(attempt.duration_ms),
                 error,
+            )
+        due = next_attempt_at(execution)
+        if due is not None:
+            table.add_row(
+                "",
+                "",
+                Text("next", STATUS_STYLES[RunStatus.RETRY_WAIT]),
+                str(execution.attempt + 1),
+                f"due {when(due)}",
+                "-",
+                "",
             )
     return table
