@@ -114,10 +114,8 @@ def test_validate_accepts_the_repository_template() -> None:
     assert "all valid" in output
 
 
-def test_validate_prints_one_line_per_problem_and_exits_1(tmp_path: Path) -> None:
-    template = tmp_path / "template.yaml"
-    template.write_text(
-        """
+# A registry and a worker function: enough stack for the tasks a test appends.
+TEMPLATE_WITH_A_WORKER = """
 Transform: AWS::Serverless-2016-10-31
 Resources:
   Registry:
@@ -126,7 +124,14 @@ Resources:
   Worker:
     Type: AWS::Serverless::Function
     Properties: {Handler: app.handler, Runtime: python3.13, CodeUri: x/, Timeout: 60}
-  Nightly:
+"""
+
+
+def test_validate_prints_one_line_per_problem_and_exits_1(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        TEMPLATE_WITH_A_WORKER
+        + """  Nightly:
     Type: Custom::ScheduledTask
     Properties:
       ServiceToken: !GetAtt Registry.Arn
@@ -252,16 +257,9 @@ def test_the_example_of_next_runs_as_printed() -> None:
     assert output.count("T09:00:00+0") == 3
 
 
-LEGACY_ZONE_TEMPLATE = """
-Transform: AWS::Serverless-2016-10-31
-Resources:
-  Registry:
-    Type: AWS::Serverless::Function
-    Properties: {Handler: app.handler, Runtime: python3.13, CodeUri: x/}
-  Worker:
-    Type: AWS::Serverless::Function
-    Properties: {Handler: app.handler, Runtime: python3.13, CodeUri: x/, Timeout: 60}
-  Morning:
+LEGACY_ZONE_TEMPLATE = (
+    TEMPLATE_WITH_A_WORKER
+    + """  Morning:
     Type: Custom::ScheduledTask
     Properties:
       ServiceToken: !GetAtt Registry.Arn
@@ -269,6 +267,7 @@ Resources:
       Timezone: %s
       Function: !GetAtt Worker.Arn
 """
+)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cronfleet.http_task import display_url
+from cronfleet.lifecycle.slots import slot_key
 from cronfleet.registry.definition import TaskDefinition
 from cronfleet.store import ExecutionRecord, TaskRecord
 from cronfleet_tools.health import TaskStatus, task_status
@@ -106,7 +107,7 @@ class TaskDescription:
             "definition": self.task.definition.model_dump(mode="json", by_alias=True),
             "paused": self.task.paused,
             "removed": self.task.deleted,
-            "next_runs": [_iso(run) for run in self.next_runs],
+            "next_runs": [slot_key(run) for run in self.next_runs],
             "stats": {
                 "runs": stats.runs,
                 "succeeded": stats.succeeded,
@@ -184,7 +185,3 @@ def _runs(task: TaskRecord) -> str:
 
 def _rounded(value: float | None) -> int | None:
     return None if value is None else round(value)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from cronfleet.lifecycle.slots import slot_key
 from cronfleet.lifecycle.states import RunStatus, Trigger
 from cronfleet.store import Store
 from cronfleet.store.records import ExecutionRecord, TaskRecord
@@ -52,7 +53,7 @@ class TaskStatus:
             "timezone": self.timezone,
             "health": self.health.value,
             "consecutive_failures": self.consecutive_failures,
-            "next_run": self.next_run.isoformat().replace("+00:00", "Z") if self.next_run else None,
+            "next_run": slot_key(self.next_run) if self.next_run else None,
             "last_slot": self.last_slot,
             "last_trigger": self.last_trigger.value if self.last_trigger else None,
             "last_status": self.last_status.value if self.last_status else None,

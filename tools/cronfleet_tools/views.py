@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from cronfleet.lifecycle.slots import MANUAL_MARK, parse_slot
+from cronfleet.lifecycle.slots import MANUAL_MARK, parse_slot, slot_key
 from cronfleet.lifecycle.states import RunStatus, Trigger
 from cronfleet.store.records import ExecutionRecord
 from cronfleet_tools.health import Health, TaskStatus
@@ -107,7 +107,7 @@ def execution_json(execution: ExecutionRecord) -> dict[str, Any]:
     return {
         "slot": execution.slot,
         "status": execution.status.value,
-        "next_attempt_at": due.isoformat().replace("+00:00", "Z") if due else None,
+        "next_attempt_at": slot_key(due) if due else None,
         "trigger": execution.trigger.value,
         "attempt": execution.attempt,
         "slot_count": execution.slot_count,
