@@ -801,7 +801,8 @@ class _StartUnrecognised(Store):
 
 class _ClaimSplit(Store):
     """A claim's entries are written in two transactions, the task's advance in the first, and
-    the process may die in between (half the time, so that a short soak meets it)."""
+    the process dies in between. Every time: the soak meets only a few claims this large (the
+    catch-up after each outage), and a verdict that hung on a coin toss would be a flaky one."""
 
     def _transact(self, items: Any) -> bool:
         items = list(items)
@@ -810,9 +811,7 @@ class _ClaimSplit(Store):
         half = len(items) // 2
         if not super()._transact(items[:half]):
             return False
-        if random.random() < 0.5:
-            raise SimulatedCrash("died between the two transactions of one claim")
-        return super()._transact(items[half:])
+        raise SimulatedCrash("died between the two transactions of one claim")
 
 
 _MUTANT_STORES: dict[str, type[Store]] = {
