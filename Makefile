@@ -7,7 +7,7 @@
 #   make build   sam build (python3.13, arm64, no Docker needed)
 #   make bench   the performance figures of docs/architecture.md (benchmarks/)
 #   make soak    30 simulated days of 50 tasks under races and injected faults, then audited
-#   make checkov audit template.yaml with checkov (its own venv; skips are justified inline)
+#   make checkov audit template.yaml with checkov (its own venv; skips justified in .checkov.yaml)
 #   make deploy  sam build + sam deploy (needs AWS credentials)
 #   make lock    re-resolve and pin every dependency (constraints.txt, layer and tool pins)
 #   make clean   remove build output and caches (make distclean also drops .venv and .local)
@@ -173,7 +173,7 @@ CHECKOV_VERSION := 3.3.30
 checkov:
 	@test -x $(CHECKOV_VENV)/bin/checkov || { "$(BOOTSTRAP_PYTHON)" -m venv $(CHECKOV_VENV) && \
 		$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION); }
-	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml --framework cloudformation --compact --quiet
 
 deploy: build
 	$(SAM) deploy

@@ -39,9 +39,11 @@ MINUTES_IN_WINDOW = 61  # 08:00 to 09:00, both included
 
 # The repository's resources a replay needs: the tables, the registry (every task's
 # ServiceToken), the dispatcher, the recorder, the example task's function, the HTTP function
-# the dispatcher names, and the alert topic.
+# the dispatcher names, the alert topic, the task functions' policy and the log group.
 KEPT_RESOURCES = {
     "TasksTable",
+    "TaskFunctionPolicy",
+    "FunctionLogGroup",
     "RegistryFunction",
     "ExecutionsTable",
     "DispatcherFunction",

@@ -222,8 +222,9 @@ def sam_function(
     from cronfleet.environment import current_environment
     from cronfleet_tools.local import iam
     from cronfleet_tools.local.functions import environment_resolver
+    from cronfleet_tools.template import with_globals
 
-    resources = _template_document["Resources"]
+    resources = with_globals(_template_document)["Resources"]
     table_names = {"TasksTable": store.tasks_table, "ExecutionsTable": store.executions_table}
     # Other resources (the alert topic) have no local counterpart: `sam local invoke` leaves
     # such variables empty too, which the code reads as "not configured".
@@ -256,11 +257,7 @@ def sam_function(
 
     def load(logical_id: str) -> ModuleType:
         properties = resources[logical_id]["Properties"]
-        variables = {
-            **_template_document["Globals"]["Function"]["Environment"]["Variables"],
-            **properties.get("Environment", {}).get("Variables", {}),
-        }
-        for name, value in variables.items():
+        for name, value in properties.get("Environment", {}).get("Variables", {}).items():
             monkeypatch.setenv(name, value_of(value))
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local.endpoint_url)
         monkeypatch.setenv("AWS_DEFAULT_REGION", dynamodb_local.region_name)

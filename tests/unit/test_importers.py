@@ -156,7 +156,7 @@ def test_a_seed_import_pasted_into_the_template_validates(
     assert warnings_of(result) == []
     assert result.stdout.count("Type: Custom::ScheduledTask") == len(expected)
     assert result.stdout.count("ServiceToken: !GetAtt RegistryFunction.Arn") == len(expected)
-    assert result.stdout.count("DependsOn: RegistryFunctionLogGroup") == len(expected)
+    assert "DependsOn" not in result.stdout  # the registry's log group orders the deploy
     assert result.stdout.count("ServiceTimeout: 60") == len(expected)
     assert_pastes_cleanly(tmp_path, result.stdout, imported=len(expected))
 

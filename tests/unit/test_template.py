@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from cronfleet_tools.template import with_globals
+
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 LOG_GROUP = "AWS::Logs::LogGroup"
 TABLE = "AWS::DynamoDB::Table"
@@ -28,9 +30,10 @@ def _resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[s
 
 
 def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each function's properties, Globals merged in as SAM merges them."""
     return {
         logical_id: resource["Properties"]
-        for logical_id, resource in _resources(template, SERVERLESS_FUNCTION).items()
+        for logical_id, resource in _resources(with_globals(template), SERVERLESS_FUNCTION).items()
     }
 
 
@@ -95,20 +98,22 @@ def test_code_uris_are_function_folders_not_the_repository(template: dict[str, A
         assert props["CodeUri"].rstrip("/").startswith("functions/"), logical_id
 
 
-def test_every_function_has_a_log_group_with_retention(template: dict[str, Any]) -> None:
-    log_groups = _resources(template, LOG_GROUP)
-    named_after: dict[str, dict[str, Any]] = {}
-    for log_group in log_groups.values():
-        name = log_group["Properties"].get("LogGroupName")
-        match = re.fullmatch(r"/aws/lambda/\$\{(\w+)\}", (name or {}).get("Fn::Sub", ""))
-        if match:
-            named_after[match.group(1)] = log_group["Properties"]
+def test_every_function_logs_to_the_stacks_log_group_with_retention(
+    template: dict[str, Any], transformed: dict[str, Any]
+) -> None:
+    # One log group, its retention set once: a function without it would log to a group Lambda
+    # creates itself, kept forever.
+    (log_group_id,) = _resources(template, LOG_GROUP)
+    log_group = template["Resources"][log_group_id]["Properties"]
+    assert log_group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${AWS::StackName}"}
 
-    for logical_id in _functions(template):
-        assert logical_id in named_after, (
-            f"{logical_id} has no /aws/lambda/${{{logical_id}}} log group"
+    functions = _resources(transformed, "AWS::Lambda::Function")
+    assert len(functions) == len(_functions(template))
+    for logical_id, function in functions.items():
+        assert function["Properties"]["LoggingConfig"] == {"LogGroup": {"Ref": log_group_id}}, (
+            logical_id
         )
-        assert named_after[logical_id].get("RetentionInDays") == {"Ref": "LogRetentionDays"}
 
 
 def test_every_function_has_a_sample_event(template: dict[str, Any], events_dir: Path) -> None:
@@ -141,10 +146,18 @@ def test_registry_events_are_cloudformation_requests_for_a_scheduled_task(
 
 def _dynamodb_grants(transformed: dict[str, Any], role_id: str) -> dict[str, set[str]]:
     """The DynamoDB actions a function's role allows, by the table logical id they name."""
-    role = transformed["Resources"][role_id]["Properties"]
+    resources = transformed["Resources"]
+    role = resources[role_id]["Properties"]
+    documents = [policy["PolicyDocument"] for policy in role.get("Policies", [])]
+    # ... and the managed policies the template declares (TaskFunctionPolicy).
+    documents += [
+        resources[arn["Ref"]]["Properties"]["PolicyDocument"]
+        for arn in role.get("ManagedPolicyArns", [])
+        if isinstance(arn, dict) and "Ref" in arn
+    ]
     granted: dict[str, set[str]] = {}
-    for policy in role.get("Policies", []):
-        for statement in policy["PolicyDocument"]["Statement"]:
+    for document in documents:
+        for statement in document["Statement"]:
             dynamodb = {a for a in _as_list(statement["Action"]) if str(a).startswith("dynamodb:")}
             if not dynamodb:
                 continue
@@ -206,12 +219,14 @@ def test_execution_history_expires_on_expires_at(template: dict[str, Any]) -> No
     assert ttl == {"AttributeName": "expires_at", "Enabled": True}
 
 
-def test_scheduled_tasks_wait_for_the_registry_log_group(template: dict[str, Any]) -> None:
-    # The registry runs while CloudFormation creates each task; if its log group did not exist
-    # yet, Lambda would create it first and the LogGroup resource would fail on "already exists".
-    for logical_id, task in _resources(template, "Custom::ScheduledTask").items():
-        depends_on = _as_list(task.get("DependsOn", []))
-        assert "RegistryFunctionLogGroup" in depends_on, logical_id
+def test_no_function_runs_before_its_log_group_exists(transformed: dict[str, Any]) -> None:
+    # The registry runs while CloudFormation creates each task. Its log group is one of its
+    # properties (LoggingConfig), so CloudFormation creates the group first, and a task needs
+    # no DependsOn of its own.
+    for logical_id, function in _resources(transformed, "AWS::Lambda::Function").items():
+        assert "FunctionLogGroup" in set(_references(function["Properties"])), logical_id
+    for logical_id, task in _resources(transformed, "Custom::ScheduledTask").items():
+        assert "DependsOn" not in task, logical_id
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -250,20 +250,20 @@ def test_every_task_function_fails_over_to_the_recorder_without_lambda_retries(
 def test_functions_that_alert_may_publish_to_the_topic_with_its_key(
     transformed: dict[str, Any],
 ) -> None:
+    # Judged as IAM judges a call: each role's statements, inline and managed, evaluated for
+    # the topic's and the key's ARNs.
+    naming = iam.local_naming(transformed, {})
+    policies = iam.function_policies(transformed, naming)
+    resolver = iam.Resolver(transformed, naming)
+    topic, key = resolver.arn("AlertTopic"), resolver.arn("AlertKey")
+    other_topic = topic.replace(":AlertTopic", ":SomeoneElsesTopic")
     for function in ("DispatcherFunction", "RecorderFunction", *_task_functions(transformed)):
-        statements = [s for role, s in _role_statements(transformed) if role == f"{function}Role"]
-        publish = [s for s in statements if "sns:Publish" in _as_list(s["Action"])]
-        kms = [
-            s for s in statements if any(str(a).startswith("kms:") for a in _as_list(s["Action"]))
-        ]
-
-        assert publish, f"{function} cannot publish alerts"
-        for statement in publish:
-            topic = statement["Resource"]["Fn::Sub"][1]["topicName"]
-            assert topic == {"Fn::GetAtt": ["AlertTopic", "TopicName"]}, function
-        (key,) = kms
-        assert set(_as_list(key["Action"])) == {"kms:GenerateDataKey", "kms:Decrypt"}, function
-        assert key["Resource"] == {"Fn::GetAtt": ["AlertKey", "Arn"]}, function
+        policy = policies[function]
+        assert policy.allows("sns:Publish", topic), f"{function} cannot publish alerts"
+        assert not policy.allows("sns:Publish", other_topic), function
+        for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+            assert policy.allows(action, key), (function, action)
+        assert iam.granted_actions(policy, [key]) == {"kms:GenerateDataKey", "kms:Decrypt"}
 
 
 def test_dispatcher_ticks_that_cannot_be_delivered_go_to_an_alarmed_queue(
@@ -310,12 +310,8 @@ def test_dashboard_shows_every_alarm_and_recent_failures_of_every_function_on_th
     assert len(alarm_widget["properties"]["alarms"]) == len(_of_type(template, ALARM))
     for alarm in _of_type(template, ALARM):
         assert f"${{{alarm}.Arn}}" in body, f"{alarm} is missing from the alarm widget"
-    for log_group in (
-        "DispatcherFunctionLogGroup",
-        "RecorderFunctionLogGroup",
-        "ExampleTaskFunctionLogGroup",
-    ):
-        assert f"SOURCE '${{{log_group}}}'" in body, log_group
+    # Every function logs to the stack's one log group: a new task is in the widget unedited.
+    assert "SOURCE '${FunctionLogGroup}' | fields" in body
     assert 'filter level = "ERROR"' in log_widget["properties"]["query"]
 
 

@@ -45,7 +45,6 @@ def _resource_lines(task: ImportedTask) -> list[str]:
     lines = [
         f"  {task.logical_id}:",
         "    Type: Custom::ScheduledTask",
-        "    DependsOn: RegistryFunctionLogGroup",
         "    Properties:",
         "      ServiceToken: !GetAtt RegistryFunction.Arn",
         f"      ServiceTimeout: {SERVICE_TIMEOUT_SECONDS}",
@@ -92,8 +91,6 @@ Resources:
   RegistryFunction:
     Type: AWS::Serverless::Function
     Properties: {Handler: app.handler, Runtime: python3.13, CodeUri: functions/registry/}
-  RegistryFunctionLogGroup:
-    Type: AWS::Logs::LogGroup
 """
 
 

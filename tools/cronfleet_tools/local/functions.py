@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from cronfleet.errors import CronfleetError
+from cronfleet_tools.template.intrinsics import as_mapping
+from cronfleet_tools.template.reading import with_globals
 
 # The pseudo parameters of the local stack, as SAM CLI gives them to `sam local invoke`.
 LOCAL_STACK_NAME = "cronfleet-local"
@@ -96,18 +98,14 @@ def load_functions(
     parameters resolve to their defaults, and anything else to "".
     """
     env_vars = env_vars or {}
-    globals_ = template.get("Globals", {}).get("Function", {})
     value_of = environment_resolver(template, resolve)
 
     functions: dict[str, LocalFunction] = {}
-    for logical_id, resource in template.get("Resources", {}).items():
+    for logical_id, resource in with_globals(template).get("Resources", {}).items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         properties = resource.get("Properties", {})
-        variables = {
-            **globals_.get("Environment", {}).get("Variables", {}),
-            **properties.get("Environment", {}).get("Variables", {}),
-        }
+        variables = properties.get("Environment", {}).get("Variables", {})
         environment = {name: value_of(value) for name, value in variables.items()}
         # SAM CLI only overrides variables the template declares.
         for section in ("Parameters", logical_id):
@@ -117,19 +115,17 @@ def load_functions(
         module, handler_name = str(properties["Handler"]).rsplit(".", 1)
         invoke_config = properties.get("EventInvokeConfig", {})
         destination = (
-            invoke_config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            as_mapping(invoke_config.get("DestinationConfig"))
+            .get("OnFailure", {})
+            .get("Destination")
         )
         functions[logical_id] = LocalFunction(
             logical_id=logical_id,
             module=module,
             handler_name=handler_name,
             code_dir=(root / str(properties["CodeUri"])).resolve(),
-            timeout_seconds=int(
-                properties.get("Timeout", globals_.get("Timeout", DEFAULT_TIMEOUT_SECONDS))
-            ),
-            memory_mb=int(
-                properties.get("MemorySize", globals_.get("MemorySize", DEFAULT_MEMORY_MB))
-            ),
+            timeout_seconds=int(properties.get("Timeout", DEFAULT_TIMEOUT_SECONDS)),
+            memory_mb=int(properties.get("MemorySize", DEFAULT_MEMORY_MB)),
             environment=environment,
             on_failure=_function_of(destination),
             max_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),

@@ -11,7 +11,7 @@ in ``TemplateValidation.deferred``, and the registry validates them at deploy ti
 """
 
 from cronfleet_tools.template.intrinsics import PLACEHOLDER_ACCOUNT_ID, PLACEHOLDER_REGION
-from cronfleet_tools.template.reading import load_template, parse_template
+from cronfleet_tools.template.reading import load_template, parse_template, with_globals
 from cronfleet_tools.template.validation import (
     TaskDeclaration,
     TemplateValidation,
@@ -26,4 +26,5 @@ __all__ = [
     "load_template",
     "parse_template",
     "validate_template",
+    "with_globals",
 ]

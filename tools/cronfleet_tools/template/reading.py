@@ -3,10 +3,11 @@ refused, and alias bombs and runaway nesting stopped before they cost anything."
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +224,24 @@ def dotted(path: tuple[str | int, ...]) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text
+
+
+def with_globals(template: Mapping[str, Any]) -> dict[str, Any]:
+    """The template with SAM's ``Globals`` merged into each resource, as ``sam deploy`` and
+    ``sam local`` merge them: SAM's own merge (a function's value wins, maps merge key by key,
+    lists concatenate), so each function reads as the properties it really gets."""
+    from samtranslator.plugins.globals.globals import Globals, InvalidGlobalsSectionException
+
+    merged = copy.deepcopy(dict(template))
+    try:
+        section = Globals(merged)
+    except InvalidGlobalsSectionException as exc:
+        raise InvalidTemplate([Problem("Globals", "", exc.message)]) from None
+    resources = merged.get("Resources")
+    for logical_id, resource in resources.items() if isinstance(resources, dict) else ():
+        if isinstance(resource, dict) and isinstance(resource.get("Properties", {}), dict):
+            resource["Properties"] = section.merge(
+                str(resource.get("Type")), resource.get("Properties", {}), str(logical_id)
+            )
+    merged.pop("Globals", None)
+    return merged

@@ -13,8 +13,9 @@ every call its boto3 clients make is checked before it is sent:
 - ``aws:ResourceTag/<key>`` conditions, from the tags the template gives the target function.
 
 A call no statement allows fails as AWS fails it, with AccessDeniedException. Only identity
-policies are modelled: no permission boundaries, no SCPs, no resource policies, and managed
-policies (logging, X-Ray) are left out because nothing here calls those services with boto3.
+policies are modelled: no permission boundaries, no SCPs, no resource policies. Managed
+policies the template declares (TaskFunctionPolicy) are read like inline ones; AWS's own
+(logging, X-Ray) are left out because nothing here calls those services with boto3.
 
 Modules: :mod:`.resolving` transforms the template, :mod:`.policies` reads the roles,
 :mod:`.calls` says what each call needs, :mod:`.enforcement` holds each process to its role.

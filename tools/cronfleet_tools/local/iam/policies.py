@@ -94,10 +94,12 @@ def function_policies(transformed: Mapping[str, Any], naming: Naming) -> dict[st
         role_ref = resource["Properties"].get("Role")
         role_id = role_ref["Fn::GetAtt"][0] if isinstance(role_ref, dict) else None
         role = transformed["Resources"].get(role_id, {}).get("Properties", {}) if role_id else {}
+        documents = [policy["PolicyDocument"] for policy in role.get("Policies", [])]
+        documents += _template_managed_policies(transformed, role.get("ManagedPolicyArns", []))
         statements = [
             _statement(resolver, raw)
-            for policy in role.get("Policies", [])
-            for raw in _as_list(policy["PolicyDocument"]["Statement"])
+            for document in documents
+            for raw in _as_list(document["Statement"])
         ]
         principal = (
             f"arn:{naming.partition}:sts::{naming.account}:assumed-role/"
@@ -105,6 +107,21 @@ def function_policies(transformed: Mapping[str, Any], naming: Naming) -> dict[st
         )
         policies[logical_id] = Policy(principal, tuple(statements))
     return policies
+
+
+def _template_managed_policies(
+    transformed: Mapping[str, Any], arns: list[Any]
+) -> list[Mapping[str, Any]]:
+    """The documents of the role's managed policies that the template itself declares
+    (``!Ref TaskFunctionPolicy``). AWS's own managed policies (logging, X-Ray) are left out:
+    nothing here calls those services with boto3."""
+    documents = []
+    for arn in arns:
+        logical_id = arn.get("Ref") if isinstance(arn, Mapping) else None
+        resource = transformed["Resources"].get(logical_id, {}) if logical_id else {}
+        if resource.get("Type") == "AWS::IAM::ManagedPolicy":
+            documents.append(resource["Properties"]["PolicyDocument"])
+    return documents
 
 
 def function_tags(transformed: Mapping[str, Any], naming: Naming) -> dict[str, dict[str, str]]:
