@@ -65,6 +65,10 @@ def run_local(
 
     Live, it ticks at each minute boundary until Ctrl-C. With --start and --until it replays
     that window on a simulated clock; slots keep their logical times.
+
+    Http tasks read their secrets from secrets.json in the state directory (a JSON object of
+    parameter or secret names to values); CRONFLEET_LOCAL_CA_FILE names a CA the functions
+    trust besides the public ones, for HTTPS servers on this machine.
     """
     from cronfleet.registry.problems import InvalidTemplate
     from cronfleet_tools.local.console import ConsoleReporter

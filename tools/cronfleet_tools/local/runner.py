@@ -8,6 +8,10 @@
   (:mod:`cronfleet_tools.local.lambda_process`), with failures sent on to the recorder.
 - Alerts go through the real SNS notifier to a local topic that prints them
   (:mod:`cronfleet_tools.local.topic`).
+- Http tasks read their secrets through Powertools, as deployed, from a local SSM and Secrets
+  Manager endpoint serving ``secrets.json`` in the state directory
+  (:mod:`cronfleet_tools.local.secrets`), and trust ``CRONFLEET_LOCAL_CA_FILE``'s CA besides
+  the public ones (:mod:`cronfleet_tools.local.trust`).
 
 On a simulated clock (``start``/``until``) slots keep their logical times. Each tick waits for
 the runs it started, so a run sees the time its slot belongs to. At ``speed=None`` ("max") the
@@ -47,8 +51,15 @@ from cronfleet_tools.local import iam
 from cronfleet_tools.local.dynamodb_local import ACCESS_KEY, REGION, SECRET_KEY
 from cronfleet_tools.local.functions import LOCAL_STACK_NAME, load_env_vars, load_functions
 from cronfleet_tools.local.lambda_process import Invocation, LocalLambda
+from cronfleet_tools.local.secrets import SECRETS_FILE, LocalSecrets, load_secrets
 from cronfleet_tools.local.stack import AppliedTask, LocalStack, LocalStackError, LocalStackInfo
 from cronfleet_tools.local.topic import TOPIC_ARN, LocalTopic, PublishedMessage
+from cronfleet_tools.local.trust import (
+    CA_BUNDLE_VARIABLE,
+    ca_bundle_text,
+    trusted_ca_from_environment,
+    write_ca_bundle,
+)
 from cronfleet_tools.template import load_template, validate_template
 
 MINUTE = timedelta(minutes=1)
@@ -76,6 +87,8 @@ class RunOptions:
     speed: float | None = 1.0  # simulated minutes per real minute; None runs as fast as it can
     trigger_all: bool = False  # one manual run of every enabled task at startup
     concurrency: int = 4
+    # A CA the functions trust besides the public ones (cronfleet_tools.local.trust).
+    ca_file: Path | None = field(default_factory=trusted_ca_from_environment)
 
 
 class Reporter(Protocol):
@@ -178,20 +191,27 @@ class LocalRunner:
             if validation.problems:
                 raise TemplateProblems(validation.problems)
             env_vars = load_env_vars(options.env_vars)
+            # Both are checked before anything starts, so a typo is one clear error.
+            load_secrets(options.state_dir / SECRETS_FILE)
+            ca_bundle = ca_bundle_text(options.ca_file) if options.ca_file else None
         except BaseException:
             clock.use(None)
             raise
         options.state_dir.mkdir(parents=True, exist_ok=True)
         topic = LocalTopic(options.state_dir / "alerts.jsonl", self._alerted)
+        secrets = LocalSecrets(options.state_dir / SECRETS_FILE)
         stack = LocalStack(
             options.state_dir,
             options.template,
             topic_endpoint_url=topic.endpoint_url,
             env_vars=options.env_vars,
+            secrets_endpoint_url=secrets.endpoint_url,
+            ca_bundle=write_ca_bundle(ca_bundle, options.state_dir),
         )
         try:
             with stack:
                 topic.start()
+                secrets.start()
                 assert stack.info is not None
                 roles = local_roles(stack.info, stack.template)
                 lambdas = local_lambda(
@@ -222,7 +242,10 @@ class LocalRunner:
                         # May fail when the terminal is gone (SIGHUP): the topic still stops.
                         self.reporter.finished()
                     finally:
-                        topic.stop()
+                        try:
+                            topic.stop()
+                        finally:
+                            secrets.stop()
         finally:
             clock.use(None)
         return self.summary
@@ -363,14 +386,22 @@ def local_lambda(
         policy_file = policy_dir / f"{logical_id}.json"
         policy_file.write_text(json.dumps(roles[logical_id].to_json(), indent=1))
         function.environment[iam.ENFORCEMENT_VARIABLE] = str(policy_file)
+    runtime_environment = {
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_ENDPOINT_URL_DYNAMODB": info.endpoint_url,
+        "AWS_ENDPOINT_URL_SNS": info.topic_endpoint_url,
+    }
+    if info.secrets_endpoint_url:
+        # Powertools Parameters reads secrets through botocore, which honours these: the
+        # HTTP caller's code is the deployed one, only the endpoint is local.
+        runtime_environment["AWS_ENDPOINT_URL_SSM"] = info.secrets_endpoint_url
+        runtime_environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = info.secrets_endpoint_url
+    if info.ca_bundle:
+        runtime_environment[CA_BUNDLE_VARIABLE] = info.ca_bundle
     return LocalLambda(
         functions,
-        runtime_environment={
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_ENDPOINT_URL_DYNAMODB": info.endpoint_url,
-            "AWS_ENDPOINT_URL_SNS": info.topic_endpoint_url,
-        },
+        runtime_environment=runtime_environment,
         log_dir=Path(info.state_dir) / "logs",
         clock=clock,
         simulated=simulated,

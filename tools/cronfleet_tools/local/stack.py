@@ -67,6 +67,10 @@ class LocalStackInfo:
     topic_endpoint_url: str = ""  # where the functions publish alerts (the runner prints them)
     env_vars: str | None = None  # the --env-vars file the runner was given
     state_dir: str = ".cronfleet"
+    # Where the functions read their secrets (SSM and Secrets Manager, cronfleet_tools.local
+    # .secrets), and the CA bundle they trust (cronfleet_tools.local.trust), if one was given.
+    secrets_endpoint_url: str = ""
+    ca_bundle: str = ""
 
     def store(self) -> Store:
         # DynamoDB Local accepts any credentials; these keep botocore from looking for real ones.
@@ -115,10 +119,14 @@ class LocalStack:
         *,
         topic_endpoint_url: str = "",
         env_vars: Path | None = None,
+        secrets_endpoint_url: str = "",
+        ca_bundle: Path | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.template_path = template_path
         self.topic_endpoint_url = topic_endpoint_url
+        self.secrets_endpoint_url = secrets_endpoint_url
+        self.ca_bundle = ca_bundle
         self.env_vars = env_vars
         self.info: LocalStackInfo | None = None
         self.template: dict[str, Any] = load_template(template_path)
@@ -182,6 +190,8 @@ class LocalStack:
             topic_endpoint_url=self.topic_endpoint_url,
             env_vars=str(self.env_vars.resolve()) if self.env_vars else None,
             state_dir=str(self.state_dir.resolve()),
+            secrets_endpoint_url=self.secrets_endpoint_url,
+            ca_bundle=str(self.ca_bundle.resolve()) if self.ca_bundle else "",
         )
         stack_file.write_text(json.dumps(asdict(info), indent=2) + "\n")
         self.info = info

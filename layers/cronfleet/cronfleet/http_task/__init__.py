@@ -57,6 +57,12 @@ Secrets
     re-raised redacted. Query values are redacted from reported URLs too, because tokens travel
     there (``?key=...``).
 
+    A ``SecretArn`` that names nothing (``ParameterNotFound``, ``ResourceNotFoundException``)
+    fails the run without retries (:class:`SecretNotFound`): the same name will be missing
+    again. Any other failure to read it (throttling, 5xx, network) raises
+    :class:`HttpCallFailed` and is retried. The local runtime answers the same reads, made by
+    the same code, from a file of its own (README, "Secrets in the local runtime").
+
 Modules: :mod:`.call` makes the call, :mod:`.redaction` keeps the secret out of what it records,
 :mod:`.secret` reads the secret, :mod:`.outcomes` says how it ended, :mod:`.task` is the task.
 """
@@ -70,7 +76,7 @@ from cronfleet.http_task.outcomes import (
     HttpTargetRefused,
 )
 from cronfleet.http_task.redaction import REDACTED, SecretRedactor, display_url
-from cronfleet.http_task.secret import read_secret
+from cronfleet.http_task.secret import SecretNotFound, read_secret
 from cronfleet.http_task.task import HTTP_PAYLOAD_KEY, http_task_handler, run_http_task
 
 __all__ = [
@@ -83,6 +89,7 @@ __all__ = [
     "HttpCallResult",
     "HttpCallTimedOut",
     "HttpTargetRefused",
+    "SecretNotFound",
     "SecretRedactor",
     "call_http_target",
     "display_url",
