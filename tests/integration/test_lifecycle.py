@@ -174,6 +174,64 @@ def test_the_recorder_finalises_a_timeout_or_crash_and_retries_follow(
     )
 
 
+def test_a_function_that_fails_before_its_attempt_starts_leaves_its_request_id_on_it(
+    store: Store,
+    before_eight: FakeClock,
+    lambda_queue: QueuedLambda,
+    sam_function: Callable[[str], ModuleType],
+    load_event: Callable[[str], Any],
+    lambda_context: Any,
+) -> None:
+    # Given a dispatched attempt whose function died in its init, before the wrapper ran
+    clock = before_eight
+    recorder = sam_function("RecorderFunction")
+    register(store, clock, "report", Schedule="0 8 * * *", Retry={"MaxAttempts": 1})
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
+    clock.now = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    dispatcher.tick(clock.now)
+    ((_, event),) = lambda_queue.take()
+
+    # When Lambda reports the failure of that request to the recorder
+    clock.advance(minutes=1)
+    record = destination_record(load_event, "crash", event, clock.now, request_id="r-init")
+    answer = recorder.handler(record, lambda_context)
+
+    # Then the attempt is LOST, and names the request whose logs say why
+    assert answer["status"] == "recorded"
+    (attempt,) = only(store, "report").attempts
+    assert attempt.status is RunStatus.LOST
+    assert attempt.request_id == "r-init"
+
+
+def test_the_request_that_started_an_attempt_stays_its_request_when_it_ends(
+    store: Store,
+    before_eight: FakeClock,
+    lambda_queue: QueuedLambda,
+    sam_function: Callable[[str], ModuleType],
+    load_event: Callable[[str], Any],
+    lambda_context: Any,
+    code_started: Callable[..., None],
+) -> None:
+    # Given an attempt the wrapper started as request r-1, which then timed out
+    clock = before_eight
+    recorder = sam_function("RecorderFunction")
+    register(store, clock, "report", Schedule="0 8 * * *", Retry={"MaxAttempts": 1})
+    dispatcher = Dispatcher(Attempts(store, lambda_queue, clock=clock))
+    clock.now = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    dispatcher.tick(clock.now)
+    ((_, event),) = lambda_queue.take()
+    code_started(event)
+
+    # When the recorder concludes it
+    clock.advance(minutes=2)
+    recorder.handler(destination_record(load_event, "timeout", event, clock.now), lambda_context)
+
+    # Then the attempt still names the request that ran it
+    (attempt,) = only(store, "report").attempts
+    assert attempt.status is RunStatus.TIMED_OUT
+    assert attempt.request_id == "r-1"
+
+
 # --- overlap ---------------------------------------------------------------------------
 
 

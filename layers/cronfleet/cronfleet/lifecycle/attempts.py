@@ -108,6 +108,7 @@ class Attempts:
             retry_at=retry_at,
             consecutive_failures=task.stats.consecutive_failures,
             from_statuses=from_statuses,
+            request_id=request_id,
         )
         if alert and self.alerter is not None:
             self.alerter.attempt_finished(

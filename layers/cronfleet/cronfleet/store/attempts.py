@@ -75,17 +75,26 @@ class AttemptRepository(Tables):
         retry_at: datetime | None,
         consecutive_failures: int,
         from_statuses: Iterable[RunStatus] = (RunStatus.PENDING, RunStatus.RUNNING),
+        request_id: str | None = None,
     ) -> FinishResult:
         """Record how an attempt ended: a retry is scheduled, or the slot becomes final.
 
         The execution update and the task's counters are one transaction, conditional on the
         attempt still being in flight, so exactly one of the wrapper, the recorder and the
-        watchdog records it, and counters move exactly once.
+        watchdog records it, and counters move exactly once. ``request_id``, the Lambda request
+        that ended it, is kept when the attempt has none yet: a function that failed before
+        its attempt started (an init error) leaves logs under that request, and nothing else
+        would point at them.
         """
         index = attempt - 1
         update = Update()
         update.set(f"attempts[{index}].status", outcome.status.value)
         update.set(f"attempts[{index}].ended_at", iso(outcome.ended_at))
+        if request_id:
+            field = f"attempts[{index}].request_id"
+            update.set_expression(
+                field, f"if_not_exists({update.path(field)}, {update.value(request_id)})"
+            )
         for name, text, limit in (
             ("error_type", outcome.error_type, ERROR_TYPE_LIMIT),
             ("error_message", outcome.error_message, ERROR_MESSAGE_LIMIT),
