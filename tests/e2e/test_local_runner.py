@@ -348,3 +348,34 @@ def test_a_template_with_problems_starts_nothing(tmp_path: Path) -> None:
 
     assert any("ExampleTask.Function" in str(problem) for problem in refused.value.problems)
     assert not state_dir.exists()
+
+
+def test_a_task_whose_function_is_not_wired_as_a_task_starts_nothing(tmp_path: Path) -> None:
+    # given a template whose example task function lost the task policy and lets Lambda retry
+    template = load_template(REPO_ROOT / "template.yaml")
+    function = template["Resources"]["ExampleTaskFunction"]["Properties"]
+    function["Policies"] = []
+    function["EventInvokeConfig"] = {"MaximumRetryAttempts": 2}
+    path = tmp_path / "template.yaml"
+    path.write_text(yaml.safe_dump(template))
+    state_dir = tmp_path / ".cronfleet"
+
+    # when the local runtime is started on it
+    with pytest.raises(TemplateProblems) as refused:
+        LocalRunner(
+            RunOptions(template=path, state_dir=state_dir, start=START, until=UNTIL, speed=None),
+            RecordingReporter(),
+        ).run()
+
+    # then it refuses with the deploy's lines for both tasks that run on it, and starts nothing
+    lines = [str(problem) for problem in refused.value.problems]
+    for task in ("ExampleTask", "HourlyDigestTask"):
+        assert any(
+            line.startswith(f"{task}.Function: function ExampleTaskFunction lacks the ledger")
+            for line in lines
+        ), lines
+        assert any(
+            line.startswith(f"{task}.Function: function ExampleTaskFunction lets Lambda retry")
+            for line in lines
+        ), lines
+    assert not state_dir.exists()

@@ -249,3 +249,32 @@ def test_the_registry_checks_secrets_against_what_the_http_function_may_read(
         if statement.get("Sid", "").startswith("ReadCronfleetBearer")
     ]
     assert sorted(f"{prefix}*" for prefix in prefixes) == sorted(readable)
+
+
+def test_the_registry_may_read_task_functions_wiring_but_not_their_code(
+    transformed: dict[str, Any],
+) -> None:
+    # The registry checks each task's function before registering it: Lambda configuration,
+    # tags and invoke config, and IAM's simulator for the role. Reads only; never the code
+    # (GetFunction returns a link to it) and never a change.
+    from cronfleet_tools.local import iam
+
+    naming = iam.local_naming(transformed, {})
+    registry = iam.function_policies(transformed, naming)["RegistryFunction"]
+    function = "arn:aws:lambda:us-east-1:123456789012:function:cronfleet-local-ReportFunction-1"
+    role = "arn:aws:iam::123456789012:role/cronfleet-local-ReportFunctionRole-1"
+
+    for action in (
+        "lambda:GetFunctionConfiguration",
+        "lambda:ListTags",
+        "lambda:GetFunctionEventInvokeConfig",
+    ):
+        assert registry.allows(action, function), action
+    assert registry.allows("iam:SimulatePrincipalPolicy", role)
+    for action in (
+        "lambda:GetFunction",
+        "lambda:UpdateFunctionConfiguration",
+        "lambda:InvokeFunction",
+    ):
+        assert not registry.allows(action, function), action
+    assert not registry.allows("iam:PutRolePolicy", role)

@@ -37,6 +37,9 @@ class CronfleetEnvironment(BaseModel):
     # The registry: the ARN prefixes of the secrets the HTTP function may read (see
     # cronfleet.registry.secrets), so a task naming another secret fails its deploy.
     http_secret_arn_prefixes: str | None = Field(None, alias="HTTP_SECRET_ARN_PREFIXES")
+    # The registry: the on-failure destination every task function must have (see
+    # cronfleet.registry.wiring). Unset (`sam local invoke`), the wiring is not checked.
+    recorder_function_arn: str | None = Field(None, alias="RECORDER_FUNCTION_ARN")
     # Per-task run metrics are emitted only when a namespace is configured.
     metrics_namespace: str | None = Field(None, alias="POWERTOOLS_METRICS_NAMESPACE")
 
@@ -47,6 +50,7 @@ class CronfleetEnvironment(BaseModel):
         "metrics_namespace",
         "http_function_name",
         "http_secret_arn_prefixes",
+        "recorder_function_arn",
         mode="before",
     )
     @classmethod

@@ -99,7 +99,8 @@ def validation_problems(tasks: Sequence[ImportedTask]) -> dict[str, list[str]]:
     if not tasks:
         return {}
     text = _VALIDATION_STACK + "\n".join(line for task in tasks for line in _resource_lines(task))
-    verdict = validate_template(parse_template(text, source="import"))
+    # A fragment, not a stack: its functions' wiring is the stack's, checked by validate.
+    verdict = validate_template(parse_template(text, source="import"), wiring=False)
     problems: dict[str, list[str]] = {}
     for problem in verdict.problems:
         where = problem.field_path or "(resource)"

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from cronfleet.errors import CronfleetError
+from cronfleet_tools.local.iam.resolving import LOCAL_STACK_NAME as LOCAL_STACK_NAME
 from cronfleet_tools.template.intrinsics import as_mapping
 from cronfleet_tools.template.reading import with_globals
 
 # The pseudo parameters of the local stack, as SAM CLI gives them to `sam local invoke`.
-LOCAL_STACK_NAME = "cronfleet-local"
 PSEUDO_PARAMETERS = {
     "AWS::AccountId": "123456789012",
     "AWS::Partition": "aws",

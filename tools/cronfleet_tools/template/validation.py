@@ -12,16 +12,13 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cronfleet.registry.definition import TaskDefinition, parse_task_definition
 from cronfleet.registry.problems import InvalidTaskDefinition, InvalidTemplate, Problem
 from cronfleet.registry.secrets import SecretScope
 from cronfleet.schedule import timezone_caveat
-
-if TYPE_CHECKING:
-    pass
-
+from cronfleet_tools.local.iam import LOCAL_STACK_NAME
 from cronfleet_tools.template.intrinsics import (
     FUNCTION_NAME_IN,
     FUNCTION_RESOURCE_TYPES,
@@ -38,6 +35,7 @@ from cronfleet_tools.template.intrinsics import (
     whole_number,
 )
 from cronfleet_tools.template.reading import dotted, load_template
+from cronfleet_tools.template.wiring import template_wiring_check
 
 TASK_RESOURCE_TYPE = "Custom::ScheduledTask"
 # The registry registers whatever custom resource names it as its ServiceToken, whatever the
@@ -80,8 +78,14 @@ class TemplateValidation:
         return not self.problems
 
 
-def validate_template(template: str | os.PathLike[str] | Mapping[str, Any]) -> TemplateValidation:
-    """Validate every scheduled task of a template (a path, or a template already loaded)."""
+def validate_template(
+    template: str | os.PathLike[str] | Mapping[str, Any], *, wiring: bool = True
+) -> TemplateValidation:
+    """Validate every scheduled task of a template (a path, or a template already loaded).
+
+    ``wiring``: also check that each task's function can run it, as the registry does at deploy
+    (see cronfleet.registry.wiring); off for a fragment that is not a whole stack.
+    """
     if not isinstance(template, Mapping):
         try:
             template = load_template(template)
@@ -101,6 +105,8 @@ def validate_template(template: str | os.PathLike[str] | Mapping[str, Any]) -> T
     problems = [problem for task in checked for problem in task.problems]
     problems += _duplicate_task_ids(checked)
     problems += _unreadable_secrets(template, checked)
+    if wiring:
+        problems += _miswired(template, checked, problems)
     failed = {problem.logical_id for problem in problems}
     valid = [
         (task.definition, task.declaration)
@@ -118,6 +124,36 @@ def validate_template(template: str | os.PathLike[str] | Mapping[str, Any]) -> T
             if (caveat := timezone_caveat(definition.timezone)) is not None
         ],
     )
+
+
+def _miswired(
+    template: Mapping[str, Any], checked: list[_CheckedTask], found: list[Problem]
+) -> list[Problem]:
+    """The registry's wiring check of each task not refused already (one problem per field)."""
+    try:
+        check = template_wiring_check(template)
+    except InvalidTemplate as exc:
+        return exc.problems
+    if check is None:
+        return []
+    refused = {(problem.logical_id, problem.field_path) for problem in found}
+    problems = []
+    for task in checked:
+        if task.definition is None or task.declaration is None:
+            continue
+        if any(problem.logical_id == task.logical_id for problem in task.problems):
+            continue
+        definition = task.definition
+        if task.declaration.function_logical_id is not None:
+            definition = definition.model_copy(
+                update={"function": task.declaration.function_logical_id}
+            )
+        problems += [
+            problem
+            for problem in check.problems(task.logical_id, definition, LOCAL_STACK_NAME)
+            if (problem.logical_id, problem.field_path) not in refused
+        ]
+    return problems
 
 
 def _unreadable_secrets(template: Mapping[str, Any], checked: list[_CheckedTask]) -> list[Problem]:

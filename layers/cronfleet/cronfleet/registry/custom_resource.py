@@ -34,6 +34,7 @@ from cronfleet.registry.definition import TaskDefinition, parse_task_definition
 from cronfleet.registry.ownership import TaskOwnedElsewhere, TaskOwner
 from cronfleet.registry.problems import InvalidTaskDefinition, Problem
 from cronfleet.registry.secrets import SecretScope
+from cronfleet.registry.wiring import WiringCheck
 from cronfleet.schedule import timezone_caveat
 from cronfleet.store import Store, TaskOwnershipConflict
 
@@ -113,6 +114,7 @@ def answer(
     log_stream: str,
     *,
     secret_scope: SecretScope | None = None,
+    wiring: WiringCheck | None = None,
 ) -> CustomResourceResponse:
     """Handle one request and PUT the answer to CloudFormation's ResponseURL.
 
@@ -135,7 +137,13 @@ def answer(
 
     try:
         response = respond(
-            event, envelope, store, clock.now(), secret_scope=secret_scope, log_stream=log_stream
+            event,
+            envelope,
+            store,
+            clock.now(),
+            secret_scope=secret_scope,
+            wiring=wiring,
+            log_stream=log_stream,
         )
     except Exception as exc:  # CloudFormation must hear back, whatever went wrong
         logger.exception("Unexpected error; answering FAILED")
@@ -160,11 +168,13 @@ def respond(
     now: datetime,
     *,
     secret_scope: SecretScope | None = None,
+    wiring: WiringCheck | None = None,
     log_stream: str = "",
 ) -> CustomResourceResponse:
     """Decide the answer to one request, and register or deregister the task.
 
     ``secret_scope``: the secrets the HTTP function may read; None skips that check.
+    ``wiring``: how to check that the task's function can run it; None skips that check.
     """
     try:
         request = ScheduledTaskRequest.model_validate(event)
@@ -202,6 +212,11 @@ def respond(
             schedule_known=_same_schedule(request),
         )
         _check_secret(request.logical_resource_id, definition, secret_scope)
+        if wiring is not None:
+            stack_name = request.stack_id.split(":stack/", 1)[-1].split("/", 1)[0]
+            miswired = wiring.problems(request.logical_resource_id, definition, stack_name)
+            if miswired:
+                raise InvalidTaskDefinition(miswired)
     except InvalidTaskDefinition as exc:
         lines = [str(problem) for problem in exc.problems]
         logger.info("Invalid task definition", extra={"problems": lines})

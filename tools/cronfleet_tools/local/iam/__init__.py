@@ -30,10 +30,17 @@ from cronfleet_tools.local.iam.enforcement import (
     enforcements,
 )
 from cronfleet_tools.local.iam.policies import Policy, Statement, function_policies, function_tags
-from cronfleet_tools.local.iam.resolving import Naming, PolicyError, Resolver, transform
+from cronfleet_tools.local.iam.resolving import (
+    LOCAL_STACK_NAME,
+    Naming,
+    PolicyError,
+    Resolver,
+    transform,
+)
 
 __all__ = [
     "ENFORCEMENT_VARIABLE",
+    "LOCAL_STACK_NAME",
     "Calls",
     "CheckedInvoker",
     "Enforcement",

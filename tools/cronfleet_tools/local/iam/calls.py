@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cronfleet_tools.local.iam.policies import Policy
-from cronfleet_tools.local.iam.resolving import Context, Naming
+from cronfleet_tools.local.iam.resolving import LOCAL_STACK_NAME, Context, Naming
 
 # --- what a call needs ---------------------------------------------------------------------------
 
@@ -121,7 +121,7 @@ def enforce(events: Any, policy: Policy, calls: Calls) -> Callable[[], None]:
 
 
 def local_naming(
-    template: Mapping[str, Any], names: Mapping[str, str], *, stack_name: str = "cronfleet-local"
+    template: Mapping[str, Any], names: Mapping[str, str], *, stack_name: str = LOCAL_STACK_NAME
 ) -> Naming:
     """Naming for a template whose functions are called by their logical ids unless named."""
     everything = {

@@ -12,6 +12,8 @@ from cronfleet.errors import CronfleetError
 PARTITION = "aws"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
+# The name of the local stack, as SAM CLI gives it to `sam local invoke`.
+LOCAL_STACK_NAME = "cronfleet-local"
 
 Context = Mapping[str, str]  # condition keys (aws:ResourceTag/x) and their values
 
@@ -59,7 +61,7 @@ class Naming:
     parameters a policy's ``Fn::Sub`` refers to."""
 
     names: Mapping[str, str]  # logical id -> physical name (a table's, a function's, a topic's)
-    stack_name: str = "cronfleet-local"
+    stack_name: str = LOCAL_STACK_NAME
     region: str = REGION
     account: str = ACCOUNT
     partition: str = PARTITION
