@@ -225,13 +225,20 @@ def test_every_commands_help_ends_with_an_example_it_accepts() -> None:
     from cronfleet_tools.cli.app import EXAMPLES
 
     group = typer.main.get_command(app)
-    commands = group.commands  # type: ignore[attr-defined]
+    commands = {}
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        # A group's commands are named as typed: "new task".
+        subcommands = getattr(command, "commands", None)
+        if subcommands:
+            commands.update({f"{name} {sub}": cmd for sub, cmd in subcommands.items()})
+        else:
+            commands[name] = command
 
     # Given every command of the app
     assert set(commands) == set(EXAMPLES)
     for name, command in commands.items():
         # When its help is printed
-        code, output = invoke(name, "--help")
+        code, output = invoke(*name.split(), "--help")
 
         # Then it ends with its example, and every option the example uses is one it has
         assert code == 0, output

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 import cronfleet
-from cronfleet_tools.cli import audit, importing, local, operate, schedules
+from cronfleet_tools.cli import audit, importing, local, operate, scaffolding, schedules
 
 app = typer.Typer(
     name="cronfleet",
@@ -45,6 +45,7 @@ EXAMPLES = {
     "next": "cronfleet next 'cron(0 9 ? * MON-FRI *)' --tz Europe/London -n 3",
     "validate": "cronfleet validate template.yaml",
     "preview": "cronfleet preview template.yaml --count 5 --json",
+    "new task": "cronfleet new task nightly-report --schedule 'cron(0 6 * * ? *)' --tz UTC",
     "import": "cronfleet import crontab.txt --base-url https://api.example.com --tz UTC",
     "run": "cronfleet run --start 2026-03-07T00:00Z --until 2026-03-09T00:00Z --speed max",
     "status": "cronfleet status --local",
@@ -57,8 +58,16 @@ EXAMPLES = {
 }
 
 
+new = typer.Typer(
+    help="Scaffold something new in this project.", no_args_is_help=True, add_completion=False
+)
+app.add_typer(new, name="new")
+
+
 def _register(name: str, command: typer.models.CommandFunctionType) -> None:
-    app.command(name, epilog=f"Example: {EXAMPLES[name]}")(command)
+    group, _, subcommand = name.rpartition(" ")
+    on = {"": app, "new": new}[group]
+    on.command(subcommand, epilog=f"Example: {EXAMPLES[name]}")(command)
 
 
 # Offline: schedules and templates.
@@ -66,6 +75,7 @@ _register("next", schedules.next_runs)
 _register("validate", schedules.validate)
 _register("preview", schedules.preview)
 _register("import", importing.import_tasks)
+_register("new task", scaffolding.new_task)
 # The local stack.
 _register("run", local.run_local)
 # A running stack, local or deployed.
