@@ -46,11 +46,16 @@ def wiring_check(function_arn: str) -> WiringCheck | None:
     if environment.recorder_function_arn is None:
         return None
     import boto3
+    from botocore.config import Config
 
     _, partition, _, region, account, *_ = function_arn.split(":")
     table = f"arn:{partition}:dynamodb:{region}:{account}:table/"
+    # A deploy of many tasks reads in a burst; IAM's API is throttled per account.
+    patient = Config(retries={"mode": "standard", "max_attempts": 8})
     return WiringCheck(
-        source=DeployedFunctions(boto3.client("lambda"), boto3.client("iam")),
+        source=DeployedFunctions(
+            boto3.client("lambda", config=patient), boto3.client("iam", config=patient)
+        ),
         recorder_arn=environment.recorder_function_arn,
         tasks_table_arn=table + environment.tasks_table_name,
         executions_table_arn=table + environment.executions_table_name,

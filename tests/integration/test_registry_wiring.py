@@ -48,6 +48,7 @@ class ControlPlane:
         self.iam_stub = Stubber(self.iam_client)
         self.tables = (TABLES + tasks_table, TABLES + executions_table)
         self.sleeps: list[float] = []
+        self.now = 1000.0  # the registry's monotonic clock
 
     def function(
         self,
@@ -104,7 +105,12 @@ class ControlPlane:
 
     def check(self) -> WiringCheck:
         return WiringCheck(
-            source=DeployedFunctions(self.lambda_client, self.iam_client, sleep=self.sleeps.append),
+            source=DeployedFunctions(
+                self.lambda_client,
+                self.iam_client,
+                sleep=self.sleeps.append,
+                monotonic=lambda: self.now,
+            ),
             recorder_arn=RECORDER,
             tasks_table_arn=self.tables[0],
             executions_table_arn=self.tables[1],
@@ -303,3 +309,32 @@ def test_a_function_the_registry_may_not_read_fails_the_deploy_saying_why(
         "User is not authorized to perform: lambda:GetFunctionConfiguration"
     )
     assert store.get_task(task_id) is None
+
+
+def test_a_deploys_tasks_on_one_function_read_it_once_and_a_later_deploy_reads_it_again(
+    store: Store, plane: ControlPlane
+) -> None:
+    # given one warm registry, and a function read and simulated once
+    check = plane.check()
+    plane.function(invoke=WIRED)
+    plane.simulation()
+
+    # when a deploy creates three tasks on it within a few seconds
+    answers = []
+    for _ in range(3):
+        answers.append(_create(store, check, Function=FUNCTION_ARN)[:2])
+        plane.now += 5
+
+    # then all are registered on the one read (the stubs hold no more answers than that)
+    assert answers == [("SUCCESS", None)] * 3
+    plane.lambda_stub.assert_no_pending_responses()
+    plane.iam_stub.assert_no_pending_responses()
+
+    # and a deploy a minute later, after the function lost its ledger permissions, sees that
+    plane.now += 60
+    plane.function(invoke=WIRED)
+    plane.simulation({"dynamodb:UpdateItem"})
+    status, reason, _ = _create(store, check, Function=FUNCTION_ARN)
+    assert status == "FAILED"
+    assert reason is not None
+    assert "lacks the ledger permissions (dynamodb:UpdateItem" in reason
