@@ -93,11 +93,20 @@ def enforce_in_this_process(path: str) -> None:
     """Hold every boto3 client this process will create to the policy in ``path`` (a function
     process of the local runtime, before its handler is imported)."""
     import boto3
+    import boto3.session
 
     enforcement = Enforcement.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+    # Every session, not only the default one: libraries make their own (Powertools Parameters
+    # reads secrets through a boto3.session.Session() of its own), and AWS holds those calls
+    # to the role just the same.
+    make_session = boto3.session.Session.__init__
+
+    def session_held_to_the_role(self: boto3.session.Session, *args: Any, **kwargs: Any) -> None:
+        make_session(self, *args, **kwargs)
+        enforcement.attach(self.events)
+
+    boto3.session.Session.__init__ = session_held_to_the_role  # type: ignore[method-assign]
     boto3.setup_default_session()
-    assert boto3.DEFAULT_SESSION is not None
-    enforcement.attach(boto3.DEFAULT_SESSION.events)
 
 
 class CheckedInvoker:
