@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -309,3 +310,140 @@ def test_unknown_tables_exit_2_with_a_message(store: Store, dynamodb_local: Dyna
 
     assert result.exit_code == 2, result.output
     assert "table not found" in result.output
+
+
+# --- the header: what was checked, not only what was asked for --------------------------------
+
+
+def _register(store: Store, name: str, schedule: str, at: datetime) -> None:
+    definition = parse_task_definition(name, {"Schedule": schedule, "Function": name}, now=at)
+    store.register(definition, definition.compiled_schedule().next_run, at, owner=TEST_OWNER.key)
+
+
+def _tick_every(
+    minutes: int, store: Store, clock: FakeClock, queue: QueuedLambda
+) -> Callable[[datetime], None]:
+    """The dispatcher on ``clock``, ticking every ``minutes`` up to a time: slots get claimed."""
+    dispatcher = Dispatcher(Attempts(store, queue, clock=clock, rng=random.Random(1)))
+
+    def tick_until(end: datetime) -> None:
+        # On the schedule's own minutes, wherever the clock stands: each tick is its slot's.
+        tick = clock.now.replace(minute=0, second=0, microsecond=0)
+        while tick <= clock.now:
+            tick += timedelta(minutes=minutes)
+        while tick <= end:
+            clock.now = tick
+            dispatcher.tick(tick)
+            tick += timedelta(minutes=minutes)
+
+    return tick_until
+
+
+def _manual_run(store: Store, clock: FakeClock, queue: QueuedLambda, task_id: str) -> None:
+    task = store.get_task(task_id)
+    assert task is not None
+    Attempts(store, queue, clock=clock).start_manual_run(task, clock.now)
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_the_header_states_the_slots_checked_from_each_registration_to_each_removal(
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
+    dynamodb_local: DynamoDBLocal,
+    width: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cronfleet_tools.cli import common
+
+    # given three quarter-hourly tasks: two registered at 08:00, one of them removed at 09:30,
+    # one registered at 09:00; a manual run at 09:31; the dispatcher ticking until 10:00
+    tick_until = _tick_every(15, store, clock, lambda_queue)
+    _register(store, "early", "*/15 * * * *", clock.now)
+    _register(store, "gone", "*/15 * * * *", clock.now)
+    tick_until(parse_slot("2026-11-02T09:00:00Z"))
+    _register(store, "late", "*/15 * * * *", clock.now)
+    tick_until(parse_slot("2026-11-02T09:30:00Z"))
+    assert store.deregister("gone", clock.now, owner=TEST_OWNER.key)
+    clock.advance(minutes=1)
+    _manual_run(store, clock, lambda_queue, "early")
+    tick_until(parse_slot("2026-11-02T10:00:00Z"))
+    window = ("--since", "2026-11-02T08:00:00Z", "--until", "2026-11-02T10:00:00Z")
+    monkeypatch.setattr(common.console, "width", width)
+
+    # when the window is audited, long after it
+    code, output = audit_cli(store, dynamodb_local, *window)
+
+    # then the header and the table fit the terminal (findings stay whole lines, for grep)
+    assert code == 0, output
+    lines = output.splitlines()
+    table_end = next(n for n, line in enumerate(lines) if line.startswith("└"))
+    assert max(len(line) for line in lines[: table_end + 1]) <= width
+    # and the header says what was asked, what was checked, and why each task's differs
+    header = " ".join(output.split())
+    assert f"Ledger audit of table {store.tasks_table}" in header
+    assert "Asked for (2026-11-02T08:00:00Z, 2026-11-02T10:00:00Z]" in header
+    # early 08:15 to 10:00, gone 08:15 to 09:15, late 09:15 to 10:00
+    assert (
+        "Checked (2026-11-02T08:00:00Z, 2026-11-02T10:00:00Z]: 17 scheduled slots, 1 manual run"
+    ) in header
+    assert "gone: slots checked only up to its removal at 2026-11-02T09:30:00Z." in header
+    assert "late: slots checked only from its registration at 2026-11-02T09:00:00Z." in header
+    assert "early:" not in header
+    assert "not checked yet" not in header  # the window is long past: no slot too young
+    [early_row] = [line for line in output.splitlines() if line.startswith("│ early ")]
+    assert early_row.split("│")[-2].strip() == "1"  # the Manual column
+    # and the JSON says the same
+    code, output = audit_cli(store, dynamodb_local, *window, "--json")
+    assert code == 0, output
+    document = json.loads(output)
+    assert document["audited"] == {
+        "since": "2026-11-02T08:00:00Z",
+        "until": "2026-11-02T10:00:00Z",
+        "scheduled_slots": 17,
+        "not_expected": 0,
+        "manual_runs": 1,
+        "manual_runs_until": "2026-11-02T10:00:00Z",
+        "tick_grace_seconds": 300,
+    }
+    tasks = {task["task_id"]: task for task in document["tasks"]}
+    assert {name: (task["registered_at"], task["removed_at"]) for name, task in tasks.items()} == {
+        "early": (None, None),
+        "gone": (None, "2026-11-02T09:30:00Z"),
+        "late": ("2026-11-02T09:00:00Z", None),
+    }
+    assert tasks["gone"]["audited_to"] == "2026-11-02T09:29:59Z"
+
+
+def test_a_manual_run_of_the_last_minutes_is_counted_while_the_slots_wait_out_the_grace(
+    store: Store,
+    clock: FakeClock,
+    lambda_queue: QueuedLambda,
+    dynamodb_local: DynamoDBLocal,
+) -> None:
+    # given a five-minute task registered an hour ago, ticked until now, and run by hand a
+    # minute ago
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    clock.now = now - timedelta(hours=1)
+    _register(store, "recent", "*/5 * * * *", clock.now)
+    _tick_every(5, store, clock, lambda_queue)(now - timedelta(minutes=1))
+    clock.now = now - timedelta(minutes=1)
+    _manual_run(store, clock, lambda_queue, "recent")
+
+    # when the last 24 hours are audited
+    code, output = audit_cli(store, dynamodb_local, "--json")
+
+    # then the slots of the last five minutes wait, and the manual run does not
+    assert code == 0, output
+    audited = json.loads(output)["audited"]
+    assert audited["manual_runs"] == 1
+    assert datetime.fromisoformat(audited["until"]) <= datetime.now(UTC) - timedelta(minutes=5)
+    assert audited["scheduled_slots"] in (11, 12)  # the hour's slots, but for the youngest
+    code, output = audit_cli(store, dynamodb_local)
+    header = " ".join(output.split())
+    assert re.search(r": 1[12] scheduled slots, 1 manual run", header), header
+    assert re.search(
+        r"Slots after \S+Z \(5 minutes before now\) are not checked yet: their tick may still "
+        r"be under way\. Manual runs are counted up to \S+Z\.",
+        header,
+    ), header

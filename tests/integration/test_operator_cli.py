@@ -468,16 +468,28 @@ def test_a_payload_that_is_not_a_json_object_is_refused_before_anything_runs(
     assert fresh_stack.store.executions("ExampleTask") == []
 
 
-def test_local_without_a_running_stack_says_how_to_start_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["pause", "ExampleTask"], "no local stack is running in {state_dir}/: "),
+        # A reading command would also read a stopped one: it says there is neither.
+        (["status"], "no local stack in {state_dir}/: it has no stack.json (a running stack) "),
+    ],
+    ids=["changing", "reading"],
+)
+def test_local_without_a_running_stack_says_how_to_start_one(
+    command: list[str], message: str, tmp_path: Path
+) -> None:
+    # given a state directory no stack ran in
     state_dir = tmp_path / ".cronfleet"
 
-    code, output = cli("status", "--local", "--state-dir", state_dir)
+    # when a command acts on its local stack
+    code, output = cli(*command, "--local", "--state-dir", state_dir)
 
+    # then it says there is none there, and how to start one
     assert code == 2, output
-    assert (
-        f"Invalid value for --state-dir: no local stack is running in {state_dir}/: "
-        "start one with `make run`"
-    ) in flat(output)
+    assert f"Invalid value for --state-dir: {message.format(state_dir=state_dir)}" in flat(output)
+    assert "start one with `make run`" in flat(output)
 
 
 def test_a_stack_file_left_by_a_process_that_is_gone_is_not_running(

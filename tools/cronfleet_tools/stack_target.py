@@ -5,11 +5,16 @@ neither, when that directory holds a stack (its ``stack.json``). ``--stack NAME`
 reads the CloudFormation stack's outputs for its table and function names, with the usual AWS
 credentials and region. Either way the command gets the same :class:`Target`: a store, and a
 way to start a manual run.
+
+A command that only reads takes its target from :func:`reading` instead, for as long as it
+runs: with ``--local`` that is also a *stopped* local stack, whose data is served for the
+command by an engine of its own (:mod:`cronfleet_tools.local.stopped`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +30,7 @@ from cronfleet_tools.local import STACK_FILE
 
 if TYPE_CHECKING:
     from cronfleet_tools.local.lambda_process import Invocation
+    from cronfleet_tools.local.stack import LocalStackInfo
 
 # The outputs of template.yaml the CLI reads.
 TASKS_TABLE_OUTPUT = "TasksTableName"
@@ -54,35 +60,89 @@ class Target:
     description: str
     option_text: str  # how to name this stack again on the command line
     _trigger: Callable[[TaskRecord, dict[str, JsonValue] | None, datetime], ManualRun]
+    stopped: bool = False  # a local stack no runner serves: its data, read for one command
 
     def trigger(self, task: TaskRecord, payload: dict[str, JsonValue] | None) -> ManualRun:
         return self._trigger(task, payload, clock.now())
 
 
 def resolve(*, local: bool, state_dir: Path, stack: str | None, region: str | None) -> Target:
+    name = _deployed_name(local=local, state_dir=state_dir, stack=stack)
+    if name is not None:
+        return deployed(name, region)
+    return attached(state_dir)
+
+
+@contextmanager
+def reading(
+    *, local: bool, state_dir: Path, stack: str | None, region: str | None, command: str
+) -> Iterator[Target]:
+    """:func:`resolve` for ``command``, which only reads: a local stack may also be stopped."""
+    name = _deployed_name(local=local, state_dir=state_dir, stack=stack)
+    if name is not None:
+        yield deployed(name, region)
+        return
+    from cronfleet_tools.local.stack import LocalStackError
+    from cronfleet_tools.local.stopped import read_local_stack
+
+    with ExitStack() as held:
+        try:
+            readable = held.enter_context(read_local_stack(state_dir, command))
+        except LocalStackError as exc:
+            raise TargetError("--state-dir", str(exc)) from None
+        if readable.running is not None:
+            yield _local_target(state_dir, readable.running, readable.store)
+            return
+        yield Target(
+            readable.store,
+            f"the stopped local stack in {state_dir}/",
+            f"--local --state-dir {state_dir}",
+            _refuse_to_run(state_dir),
+            stopped=True,
+        )
+
+
+def _deployed_name(*, local: bool, state_dir: Path, stack: str | None) -> str | None:
+    """The deployed stack's name, or None for the local stack of ``state_dir``."""
     if local and stack:
         raise TargetError("--stack", "choose one: --local or --stack NAME")
     if stack:
-        return deployed(stack, region)
+        return stack
     # Without either, a local stack in the state directory is the one meant: there is one.
+    # A stopped one is not taken for granted: it takes --local to read it.
     if local or (state_dir / STACK_FILE).is_file():
-        return attached(state_dir)
+        return None
     raise TargetError(
         "--stack", "say which stack: --local (the one `make run` started) or --stack NAME"
     )
 
 
+def _refuse_to_run(
+    state_dir: Path,
+) -> Callable[[TaskRecord, dict[str, JsonValue] | None, datetime], ManualRun]:
+    def trigger(task: TaskRecord, payload: dict[str, JsonValue] | None, now: datetime) -> ManualRun:
+        raise TargetError(
+            "--state-dir",
+            f"the local stack in {state_dir}/ is stopped: start it with `make run` to run a task",
+        )
+
+    return trigger
+
+
 def attached(state_dir: Path) -> Target:
-    from cronfleet_tools.local.functions import load_env_vars
-    from cronfleet_tools.local.runner import http_function_of, local_lambda
     from cronfleet_tools.local.stack import LocalStackError, attach
-    from cronfleet_tools.template import load_template
 
     try:
         info = attach(state_dir)
     except LocalStackError as exc:
         raise TargetError("--state-dir", str(exc)) from None
-    store = info.store()
+    return _local_target(state_dir, info, info.store())
+
+
+def _local_target(state_dir: Path, info: LocalStackInfo, store: Store) -> Target:
+    from cronfleet_tools.local.functions import load_env_vars
+    from cronfleet_tools.local.runner import http_function_of, local_lambda
+    from cronfleet_tools.template import load_template
 
     def trigger(task: TaskRecord, payload: dict[str, JsonValue] | None, now: datetime) -> ManualRun:
         template = load_template(info.template)

@@ -35,9 +35,13 @@ Two more look at the task item, not the window, because each would silently stop
   claim of it fails and nothing after it is ever dispatched.
 
 Manual runs (``cronfleet trigger``, a direct invoke: trigger ``manual``, slot ``...Z#manual-...``)
-are outside the schedule; they are counted and otherwise ignored. The dispatcher's own heartbeat
-partition (``#dispatcher``) is not a task: the ticks at which it noticed missed ticks are listed
-as information.
+are outside the schedule; they are counted and otherwise ignored. They are counted over the whole
+window up to ``now``: neither the registration nor the tick grace applies, since a manual run is
+in the ledger before it is invoked. The dispatcher's own heartbeat partition (``#dispatcher``) is
+not a task: the ticks at which it noticed missed ticks are listed as information.
+
+:attr:`AuditReport.scope` says what was checked once these rules have cut the window: the span
+of the slots audited, how many, and how many manual runs up to when.
 
 Known limits, each a consequence of what the tables record:
 
@@ -60,15 +64,17 @@ from cronfleet_tools.audit.findings import (
     SlotCounts,
 )
 from cronfleet_tools.audit.reconcile import iter_findings, reconcile
-from cronfleet_tools.audit.report import AuditReport, audit, audit_task
+from cronfleet_tools.audit.report import AuditReport, AuditScope, TaskAudit, audit, audit_task
 
 __all__ = [
     "LEDGER_CHUNK",
     "TICK_GRACE",
     "AuditReport",
+    "AuditScope",
     "Finding",
     "FindingKind",
     "SlotCounts",
+    "TaskAudit",
     "audit",
     "audit_task",
     "iter_findings",

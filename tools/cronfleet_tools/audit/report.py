@@ -24,7 +24,7 @@ from cronfleet_tools.audit.findings import (
     SlotCounts,
 )
 from cronfleet_tools.audit.ledger import latest_scheduled_entry, ledger_entries
-from cronfleet_tools.audit.reconcile import entry_covers, iter_findings, ledger_key
+from cronfleet_tools.audit.reconcile import entry_covers, is_manual, iter_findings, ledger_key
 
 # --- the audit ---------------------------------------------------------------------------------
 
@@ -41,6 +41,8 @@ class TaskAudit:
     findings: tuple[Finding, ...]
     findings_omitted: int = 0  # beyond MAX_FINDINGS_PER_TASK: counted, not kept
     errors: int = 0  # findings (kept or omitted) that break the invariant
+    registered_at: datetime | None = None  # what cut the start of its slots, if anything did
+    removed_at: datetime | None = None  # when it was deleted, which cut their end
 
     @property
     def ok(self) -> bool:
@@ -52,10 +54,36 @@ class TaskAudit:
             "state": self.state,
             "audited_from": _iso(self.audited_from),
             "audited_to": _iso(self.audited_to),
+            "registered_at": _iso(self.registered_at),
+            "removed_at": _iso(self.removed_at),
             "ok": self.ok,
             "counts": self.counts.to_json(),
             "findings": len(self.findings) + self.findings_omitted,
             "findings_omitted": self.findings_omitted,
+        }
+
+
+@dataclass(frozen=True)
+class AuditScope:
+    """What an audit checked, once its rules have cut the window it was asked for."""
+
+    slots_from: datetime | None  # scheduled slots checked: (slots_from, slots_to] at the widest
+    slots_to: datetime | None  # None for both when no task had a slot to check
+    slots_checked: int  # expected slots, every task's
+    not_expected: int  # slots of paused or disabled tasks, counted apart
+    settle_cut: datetime  # now - TICK_GRACE: younger slots are not expected yet
+    manual_runs: int  # manual runs in (start, manual_to]
+    manual_to: datetime  # the end of the window, or now if that is earlier
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "since": _iso(self.slots_from),
+            "until": _iso(self.slots_to),
+            "scheduled_slots": self.slots_checked,
+            "not_expected": self.not_expected,
+            "manual_runs": self.manual_runs,
+            "manual_runs_until": _iso(self.manual_to),
+            "tick_grace_seconds": int(TICK_GRACE.total_seconds()),
         }
 
 
@@ -84,6 +112,21 @@ class AuditReport:
         return all(task.ok for task in self.tasks)
 
     @property
+    def scope(self) -> AuditScope:
+        starts = [task.audited_from for task in self.tasks if task.audited_from is not None]
+        ends = [task.audited_to for task in self.tasks if task.audited_to is not None]
+        counts = self.counts
+        return AuditScope(
+            slots_from=min(starts, default=None),
+            slots_to=max(ends, default=None),
+            slots_checked=counts.expected,
+            not_expected=counts.paused + counts.disabled,
+            settle_cut=self.now - TICK_GRACE,
+            manual_runs=counts.manual,
+            manual_to=min(self.end, self.now),
+        )
+
+    @property
     def findings(self) -> list[Finding]:
         return [finding for task in self.tasks for finding in task.findings]
 
@@ -91,6 +134,7 @@ class AuditReport:
         return {
             "ok": self.ok,
             "window": {"since": _iso(self.start), "until": _iso(self.end), "now": _iso(self.now)},
+            "audited": self.scope.to_json(),
             "counts": self.counts.to_json(),
             "tasks": [task.to_json() for task in self.tasks],
             "findings": [finding.to_json() for finding in self.findings],
@@ -146,11 +190,25 @@ def audit_task(
     if deleted_at is not None:
         # A slot at the very instant of deletion may or may not have been claimed: not required.
         until = min(until, deleted_at - SECOND)
+    # Only slots wait out the tick grace and the registration: a manual run is in the ledger
+    # before it is invoked, so every one up to now is counted. The walk counts those among
+    # the audited slots; the stretches either side of them are counted here.
+    manual_to = min(end, now)
+    registered_at = created_at if created_at is not None and created_at > start else None
     task_findings = list(check_task_item(ledger, task, now))
     if after >= until:
         errors = sum(not finding.informational for finding in task_findings)
+        counts.manual = _manual_runs(ledger, task.task_id, [(start, manual_to)])
         return TaskAudit(
-            task.task_id, state, None, None, counts, tuple(task_findings), errors=errors
+            task.task_id,
+            state,
+            None,
+            None,
+            counts,
+            tuple(task_findings),
+            errors=errors,
+            registered_at=registered_at,
+            removed_at=deleted_at,
         )
 
     schedule = definition.compiled_schedule()
@@ -180,8 +238,28 @@ def audit_task(
             findings.append(finding)
         else:
             omitted += 1
+    counts.manual += _manual_runs(ledger, task.task_id, [(start, after), (until, manual_to)])
     return TaskAudit(
-        task.task_id, state, after, until, counts, tuple(findings), omitted, errors=errors
+        task.task_id,
+        state,
+        after,
+        until,
+        counts,
+        tuple(findings),
+        omitted,
+        errors,
+        registered_at=registered_at,
+        removed_at=deleted_at,
+    )
+
+
+def _manual_runs(ledger: Ledger, task_id: str, stretches: list[tuple[datetime, datetime]]) -> int:
+    """The manual runs of a task with slots in each ``(after, until]`` of ``stretches``."""
+    return sum(
+        is_manual(entry)
+        for after, until in stretches
+        if after < until
+        for entry in ledger_entries(ledger, task_id, after, until)
     )
 
 

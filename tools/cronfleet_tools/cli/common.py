@@ -9,7 +9,7 @@ import functools
 import inspect
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -133,6 +133,35 @@ class StackChoice:
             )
         except TargetError as exc:
             refuse(exc.option, str(exc))
+
+    @contextmanager
+    def reading(self, command: str) -> Iterator[Target]:
+        """The stack for ``command`` (its name), which only reads, for as long as the block
+        runs: a stopped local stack too, whose data is read with an engine of its own."""
+        from cronfleet_tools.stack_target import TargetError, reading
+
+        with ExitStack() as held:
+            try:
+                target = held.enter_context(
+                    reading(
+                        local=self.local,
+                        state_dir=self.state_dir,
+                        stack=self.stack,
+                        region=self.region,
+                        command=f"cronfleet {command}",
+                    )
+                )
+            except TargetError as exc:
+                refuse(exc.option, str(exc))
+            if target.stopped:
+                # On stderr: --json output stays a document. Next runs and health read as if
+                # it ran; nothing runs until `make run` starts it again.
+                plain(
+                    f"Reading {target.description}: no runner is up; this is its data as "
+                    "it was left.",
+                    stderr=True,
+                )
+            yield target
 
 
 _STACK_OPTIONS = [

@@ -2,7 +2,8 @@
 
 ``status``, ``history``, ``trigger``, ``pause`` and ``resume`` act on the local stack
 (``--local``) or a deployed one (``--stack NAME``). Bad input exits with status 2 and names the
-argument; nothing is changed when a command refuses.
+argument; nothing is changed when a command refuses. The ones that only read (``status``,
+``describe``, ``history``) also read a stopped local stack, straight from its state directory.
 """
 
 from __future__ import annotations
@@ -64,8 +65,11 @@ def status(on: StackChoice, as_json: JsonOption = False) -> None:
     from cronfleet_tools.health import fleet_status
     from cronfleet_tools.views import status_table
 
-    target = on.resolve()
-    with Progress(console=error_console, transient=True, disable=as_json) as progress:
+    # The spinner first: reading a stopped local stack starts an engine, which takes seconds.
+    with (
+        Progress(console=error_console, transient=True, disable=as_json) as progress,
+        on.reading("status") as target,
+    ):
         reading = progress.add_task("Reading tasks", total=None)
         statuses = fleet_status(target.store, on_task=lambda _: progress.advance(reading))
     if as_json:
@@ -79,10 +83,10 @@ def describe(task: TaskArgument, on: StackChoice, as_json: JsonOption = False) -
     """One task whole: its definition in words, next runs, counters, health and last runs."""
     from cronfleet_tools.describing import LAST_RUNS, TaskDescription
 
-    target = on.resolve()
-    record = _task(target, task)
-    now = clock.now()
-    last_runs = target.store.executions(record.task_id, newest_first=True, limit=LAST_RUNS)
+    with on.reading("describe") as target:
+        record = _task(target, task)
+        now = clock.now()
+        last_runs = target.store.executions(record.task_id, newest_first=True, limit=LAST_RUNS)
     description = TaskDescription.of(record, last_runs, now)
     if as_json:
         typer.echo(json.dumps(description.as_json(), indent=2, default=str))
@@ -102,9 +106,9 @@ def history(
     """A task's runs, newest first, with every attempt and its error."""
     from cronfleet_tools.views import execution_json, history_table
 
-    target = on.resolve()
-    record = _task(target, task)
-    executions = target.store.executions(record.task_id, newest_first=True, limit=limit)
+    with on.reading("history") as target:
+        record = _task(target, task)
+        executions = target.store.executions(record.task_id, newest_first=True, limit=limit)
     if as_json:
         typer.echo(json.dumps([execution_json(e) for e in executions], indent=2, default=str))
         return

@@ -15,6 +15,8 @@ import contextlib
 import fcntl
 import json
 import os
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,6 +37,10 @@ class LockHeld(CronfleetError, RuntimeError):
         return pid if isinstance(pid, int) else None
 
 
+# How often a waiting acquire() tries again: holders worth waiting for are gone in seconds.
+WAIT_POLL_SECONDS = 0.1
+
+
 class LockFile:
     """``acquire()`` returns the record the previous holder left; ``write()`` replaces it."""
 
@@ -46,7 +52,29 @@ class LockFile:
     def held(self) -> bool:
         return self._file is not None
 
-    def acquire(self) -> dict[str, Any]:
+    def acquire(
+        self,
+        record: Mapping[str, Any] | None = None,
+        *,
+        wait_while: Callable[[dict[str, Any]], bool] | None = None,
+        timeout: float = 0.0,
+    ) -> dict[str, Any]:
+        """Take the lock and write ``record`` (with our pid) in it, in one step, so nobody
+        ever sees the lock ours without it. While the holder's record satisfies
+        ``wait_while``, try again for up to ``timeout`` seconds; then raise :class:`LockHeld`.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self._acquire(record or {})
+            except LockHeld as held:
+                if wait_while is None or not wait_while(held.record):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(WAIT_POLL_SECONDS)
+
+    def _acquire(self, record: Mapping[str, Any]) -> dict[str, Any]:
         if self._file is not None:
             raise RuntimeError(f"{self.path} is already locked by this object")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +94,7 @@ class LockFile:
             raise
         self._file = handle
         previous = _read(handle)
-        self.write(pid=os.getpid())
+        self.write(**record)
         return previous
 
     def write(self, **record: Any) -> None:

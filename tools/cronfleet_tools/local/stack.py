@@ -2,14 +2,18 @@
 
 ``cronfleet run`` starts one in a state directory (``.cronfleet/`` by default) and writes
 ``stack.json`` there, so a second terminal can attach to the same stack with the operator
-commands (``cronfleet status --local``). Data lives under the state directory and survives
-restarts: a pause, the history and the next runs are still there next time, as after a deploy.
+commands (``cronfleet status --local``). Data lives under the state directory (``dynamodb/``)
+and survives restarts: a pause, the history and the next runs are still there next time, as
+after a deploy. The commands that only read also read it while no stack runs
+(:mod:`cronfleet_tools.local.stopped`).
 
 One stack at a time per state directory: the stack holds ``runner.lock`` there (``flock``) from
 ``start()`` to ``stop()``, and a second one is refused with the holder's pid. The kernel drops
 the lock when its holder dies, however it dies, so a ``stack.json`` found while the lock is free
 was left by a stack that was killed, and is replaced; the DynamoDB Local such a stack may have
-left on the data is stopped first (see :mod:`cronfleet_tools.local.dynamodb_local`).
+left on the data is stopped first (see :mod:`cronfleet_tools.local.dynamodb_local`). A command
+reading the stopped stack holds the lock too, for a few seconds, and says so in it: a start
+then waits for it (up to :data:`READER_WAIT_SECONDS`) instead of being refused.
 
 Tasks are applied the way a deploy applies them: each ``Custom::ScheduledTask`` goes through the
 registry's custom-resource code as a Create or Update request, and a task that left the
@@ -46,6 +50,11 @@ from cronfleet_tools.local.lockfile import LockFile, LockHeld
 from cronfleet_tools.template import TemplateValidation, load_template, validate_template
 
 RUNNER_LOCK = "runner.lock"
+DATA_DIR = "dynamodb"  # DynamoDB Local's -dbPath, under the state directory
+# In runner.lock's record of a command reading a stopped stack: which command it is.
+READER_KEY = "reading"
+# A reader holds the lock for as long as its engine takes to start and its command to read.
+READER_WAIT_SECONDS = 60.0
 TABLE_PREFIX = "cronfleet-local-"
 LOCAL_STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/cronfleet-local/local"
 
@@ -85,18 +94,25 @@ class LocalStackInfo:
         )
 
 
-def attach(state_dir: Path) -> LocalStackInfo:
-    """The running local stack of ``state_dir``, or a clear error if there is none."""
+def read_stack_file(state_dir: Path) -> LocalStackInfo | None:
+    """What ``stack.json`` in ``state_dir`` says, None without one, an error if it is not one."""
     path = state_dir / STACK_FILE
     try:
-        info = LocalStackInfo(**json.loads(path.read_text()))
+        return LocalStackInfo(**json.loads(path.read_text()))
     except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
+        raise LocalStackError(f"{path}: not a cronfleet stack file ({exc})") from None
+
+
+def attach(state_dir: Path) -> LocalStackInfo:
+    """The running local stack of ``state_dir``, or a clear error if there is none."""
+    info = read_stack_file(state_dir)
+    if info is None:
         raise LocalStackError(
             f"no local stack is running in {state_dir}/: start one with `make run` "
             "(or `cronfleet run`), or pass --state-dir"
-        ) from None
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise LocalStackError(f"{path}: not a cronfleet stack file ({exc})") from None
+        )
     if not _alive(info.pid):
         raise LocalStackError(
             f"the local stack in {state_dir}/ is not running (its process {info.pid} is gone); "
@@ -131,7 +147,7 @@ class LocalStack:
         self.info: LocalStackInfo | None = None
         self.template: dict[str, Any] = load_template(template_path)
         self.dynamodb = DynamoDBLocal(
-            db_path=state_dir / "dynamodb", log_path=state_dir / "dynamodb.log"
+            db_path=state_dir / DATA_DIR, log_path=state_dir / "dynamodb.log"
         )
         self.tables = {
             logical_id: f"{TABLE_PREFIX}{logical_id}"
@@ -145,8 +161,19 @@ class LocalStack:
     def start(self) -> Self:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         try:
-            self._lock.acquire()
+            # A command reading the stopped stack is done in seconds: worth waiting for. So is
+            # a holder that has not written its record yet, which is only ever a moment.
+            self._lock.acquire(
+                wait_while=lambda record: READER_KEY in record or "pid" not in record,
+                timeout=READER_WAIT_SECONDS,
+            )
         except LockHeld as held:
+            if READER_KEY in held.record:
+                raise LocalStackError(
+                    f"the local stack in {self.state_dir}/ is still being read by "
+                    f"`{held.record[READER_KEY]}` (process {held.pid}) after "
+                    f"{READER_WAIT_SECONDS:g} s; try again when it is done"
+                ) from None
             raise LocalStackError(
                 f"a local stack is already running in {self.state_dir}/ (process "
                 f"{held.pid if held.pid is not None else '(unknown)'}); stop it, or use another "
@@ -193,7 +220,10 @@ class LocalStack:
             secrets_endpoint_url=self.secrets_endpoint_url,
             ca_bundle=str(self.ca_bundle.resolve()) if self.ca_bundle else "",
         )
-        stack_file.write_text(json.dumps(asdict(info), indent=2) + "\n")
+        # Whole or not at all: a second terminal may read it at any moment.
+        partial = stack_file.with_name(f".{STACK_FILE}.{os.getpid()}")
+        partial.write_text(json.dumps(asdict(info), indent=2) + "\n")
+        partial.replace(stack_file)
         self.info = info
 
     def stop(self) -> None:
