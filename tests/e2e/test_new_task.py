@@ -66,8 +66,15 @@ def test_a_task_added_with_new_task_validates_and_runs_locally(project: Path) ->
     # given a task added with the scaffold
     added = CliRunner().invoke(
         app,
-        ["new", "task", "nightly-report", "--schedule", "cron(0 6 * * ? *)"]
-        + ["--template", str(template)],
+        [
+            "new",
+            "task",
+            "nightly-report",
+            "--schedule",
+            "cron(0 6 * * ? *)",
+            "--template",
+            str(template),
+        ],
     )
     assert added.exit_code == 0, added.output
 
@@ -80,15 +87,23 @@ def test_a_task_added_with_new_task_validates_and_runs_locally(project: Path) ->
     ((_, first, last),) = changes
     inserted = after[first:last]
     assert len(inserted) <= 20, inserted
-    assert "  NightlyReportFunction:" in inserted and "  NightlyReportTask:" in inserted
+    assert "  NightlyReportFunction:" in inserted
+    assert "  NightlyReportTask:" in inserted
     # and validate accepts it, wiring included
     validated = CliRunner().invoke(app, ["validate", str(template)])
     assert validated.exit_code == 0, validated.output
     assert "5 scheduled task(s), all valid" in validated.output
     # and the task's own unit test passes
     unit = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
-        + [str(project / "tests" / "unit" / "test_nightly_report_task.py")],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(project / "tests" / "unit" / "test_nightly_report_task.py"),
+        ],
         cwd=project,
         capture_output=True,
         text=True,

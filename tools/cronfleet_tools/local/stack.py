@@ -34,6 +34,7 @@ from cronfleet.errors import CronfleetError
 from cronfleet.registry.custom_resource import CustomResourceEvent, respond
 from cronfleet.registry.ownership import TaskOwner
 from cronfleet.registry.secrets import SecretScope
+from cronfleet.registry.wiring import WiringCheck
 from cronfleet.store import Store
 from cronfleet_tools.local import STACK_FILE
 from cronfleet_tools.local.dynamodb_local import (
@@ -48,6 +49,7 @@ from cronfleet_tools.local.dynamodb_local import (
 from cronfleet_tools.local.functions import environment_resolver
 from cronfleet_tools.local.lockfile import LockFile, LockHeld
 from cronfleet_tools.template import TemplateValidation, load_template, validate_template
+from cronfleet_tools.template.wiring import template_wiring_check
 
 RUNNER_LOCK = "runner.lock"
 DATA_DIR = "dynamodb"  # DynamoDB Local's -dbPath, under the state directory
@@ -154,6 +156,8 @@ class LocalStack:
             for logical_id, _ in template_tables(self.template)
         }
         self._store: Store | None = None
+        self._wiring: WiringCheck | None = None
+        self._wiring_read = False
         self._lock = LockFile(state_dir / RUNNER_LOCK)
 
     # --- life cycle --------------------------------------------------------------------------
@@ -281,6 +285,14 @@ class LocalStack:
                 applied.append(AppliedTask(task_id, "Delete"))
         return applied
 
+    def _wiring_check(self) -> WiringCheck | None:
+        """The registry's check that each task's function can run it, answered from the
+        template as Lambda and IAM answer it on AWS (transformed once per stack)."""
+        if not self._wiring_read:
+            self._wiring = template_wiring_check(self.template, names=self.tables)
+            self._wiring_read = True
+        return self._wiring
+
     def _secret_scope(self) -> SecretScope | None:
         """The registry's view of what the HTTP function may read, resolved as it is locally."""
         for resource in self.template.get("Resources", {}).values():
@@ -319,6 +331,7 @@ class LocalStack:
             registry,
             now,
             secret_scope=self._secret_scope(),
+            wiring=self._wiring_check(),
         )
         if response.status != "SUCCESS":
             raise LocalStackError(f"{logical_id}: the registry refused it: {response.reason}")
