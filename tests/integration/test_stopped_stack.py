@@ -331,6 +331,19 @@ def test_a_stopped_stack_is_read_only_when_asked_for_with_local(
     assert "Invalid value for --stack: say which stack: --local" in flat(result.output)
 
 
+def test_naming_the_state_directory_is_asking_for_its_local_stack(
+    stopped_stack: StoppedStack,
+) -> None:
+    # given a stopped stack's state directory
+    # when a command names it, and nothing else
+    result = cli("history", "ExampleTask", "--state-dir", stopped_stack.state_dir, "--json")
+
+    # then that stack is read, as with --local: a state directory is only ever a local stack's
+    assert result.exit_code == 0, result.output
+    assert [run["trigger"] for run in json.loads(result.stdout)] == ["manual"]
+    assert f"Reading the stopped local stack in {stopped_stack.state_dir}/" in result.stderr
+
+
 # --- bad input ---------------------------------------------------------------------------------
 
 

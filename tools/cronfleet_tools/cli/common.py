@@ -45,6 +45,14 @@ LocalOption = Annotated[
 StateDirOption = Annotated[
     Path, typer.Option("--state-dir", help="The local stack's state directory.")
 ]
+# On operator commands: naming a state directory can only mean its local stack.
+ExplicitStateDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        help=f"The local stack's state directory; implies --local (default: {DEFAULT_STATE_DIR}).",
+    ),
+]
 StackOption = Annotated[
     str | None,
     typer.Option("--stack", metavar="NAME", help="Act on this deployed CloudFormation stack."),
@@ -168,7 +176,7 @@ _STACK_OPTIONS = [
     inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=option)
     for name, option, default in (
         ("local", LocalOption, False),
-        ("state_dir", StateDirOption, DEFAULT_STATE_DIR),
+        ("state_dir", ExplicitStateDirOption, None),
         ("stack", StackOption, None),
         ("region", RegionOption, None),
     )
@@ -185,12 +193,15 @@ def on_a_stack(command: Callable[..., None]) -> Callable[..., None]:
     def with_stack(
         *args: Any,
         local: bool,
-        state_dir: Path,
+        state_dir: Path | None,
         stack: str | None,
         region: str | None,
         **kwargs: Any,
     ) -> None:
-        command(*args, on=StackChoice(local, state_dir, stack, region), **kwargs)
+        choice = StackChoice(
+            local or state_dir is not None, state_dir or DEFAULT_STATE_DIR, stack, region
+        )
+        command(*args, on=choice, **kwargs)
 
     # Typer reads a command's options from its signature: the command's own, then these four.
     with_stack.__signature__ = signature.replace(  # type: ignore[attr-defined]
