@@ -210,7 +210,7 @@ def test_trigger_runs_the_task_with_the_payload_given_and_records_it_as_manual(
     # then the run happened before the command returned, and succeeded
     assert code == 0, output
     slot = trigger_slot(output, "ExampleTask")
-    assert output.strip().endswith(f"slot {slot}, SUCCEEDED")
+    assert f"slot {slot}, SUCCEEDED\nResult: " in output
     assert "#manual-" in slot
     # and the ledger has it, as a manual run whose result echoes the payload
     execution = working_stack.store.get_execution("ExampleTask", slot)
@@ -221,7 +221,7 @@ def test_trigger_runs_the_task_with_the_payload_given_and_records_it_as_manual(
     assert attempt.status is RunStatus.SUCCEEDED
     assert attempt.result == {"ok": True, "echo": {"x": 1}}
 
-    # and history shows it, newest first
+    # and history shows it
     code, output = cli("history", "ExampleTask", *local(working_stack), "--json")
     assert code == 0, output
     runs = {run["slot"]: run for run in json.loads(output)}
@@ -230,7 +230,7 @@ def test_trigger_runs_the_task_with_the_payload_given_and_records_it_as_manual(
     assert [a["result"] for a in runs[slot]["attempts"]] == [{"ok": True, "echo": {"x": 1}}]
     code, output = cli("history", "ExampleTask", *local(working_stack))
     assert code == 0, output
-    assert "Runs of ExampleTask, newest first" in output
+    assert "of ExampleTask, in time order" in output
     assert slot in output
 
 

@@ -19,8 +19,14 @@ from cronfleet.http_task import display_url
 from cronfleet.lifecycle.slots import slot_key
 from cronfleet.registry.definition import TaskDefinition
 from cronfleet.store import ExecutionRecord, TaskRecord
-from cronfleet_tools.health import TaskStatus, task_status
-from cronfleet_tools.views import HEALTH_STYLES, duration, execution_json, history_table, when
+from cronfleet_tools.health import TaskStatus, task_status, time_order
+from cronfleet_tools.views import (
+    HEALTH_STYLES,
+    duration,
+    execution_json,
+    history_table,
+    when,
+)
 
 NEXT_RUNS = 5
 LAST_RUNS = 5
@@ -41,7 +47,7 @@ class TaskDescription:
         scheduled = task.definition.enabled and not task.paused and not task.deleted
         schedule = task.definition.compiled_schedule()
         upcoming = schedule.next_runs(now, NEXT_RUNS) if scheduled else []
-        latest = last_runs[0] if last_runs else None
+        latest = max(last_runs, key=time_order) if last_runs else None
         return cls(task, task_status(task, latest), upcoming, last_runs)
 
     def facts(self) -> list[tuple[str, str]]:
@@ -95,7 +101,9 @@ class TaskDescription:
         facts.add_row("Next runs", upcoming)
         parts: list[RenderableType] = [title, facts]
         if self.last_runs:
-            parts.append(history_table(self.task.task_id, self.last_runs))
+            parts.append(
+                history_table(self.task.task_id, self.last_runs, self.task.definition.payload)
+            )
         else:
             parts.append(Text("No runs yet.", style="dim"))
         return Group(*parts)
@@ -122,7 +130,11 @@ class TaskDescription:
                 "last_success_at": stats.last_success_at,
                 "last_failure_at": stats.last_failure_at,
             },
-            "last_runs": [execution_json(run) for run in self.last_runs],
+            # In time order, as the table shows them.
+            "last_runs": [
+                execution_json(run, self.task.definition.payload)
+                for run in sorted(self.last_runs, key=time_order)
+            ],
         }
 
 

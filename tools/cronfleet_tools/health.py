@@ -1,7 +1,7 @@
 """A task's health at a glance: what `cronfleet status` and the local runner's table show.
 
 Health is read from the task item (one ``GetItem``'s worth: counters, pause, next run) and the
-newest ledger entry, never from a scan of the history.
+newest ledger entries, never from a scan of the history.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from cronfleet.lifecycle.slots import slot_key
+from cronfleet.lifecycle.slots import MANUAL_MARK, slot_key
 from cronfleet.lifecycle.states import RunStatus, Trigger
 from cronfleet.store import Store
 from cronfleet.store.records import ExecutionRecord, TaskRecord
@@ -64,6 +64,23 @@ class TaskStatus:
         }
 
 
+# A task's newest entries read to find its latest run: manual runs started within one second
+# share the second in their slots, after which their random ids sort them anyhow.
+LATEST_LOOKBACK = 5
+
+
+def time_order(execution: ExecutionRecord) -> tuple[str, str, str]:
+    """Runs in the order they happened: by their slot's time, and manual runs of one second by
+    when they were started."""
+    first = execution.attempts[0].dispatched_at if execution.attempts else None
+    return execution.slot.split(MANUAL_MARK, 1)[0], first or "", execution.slot
+
+
+def latest_run(store: Store, task_id: str) -> ExecutionRecord | None:
+    newest = store.executions(task_id, newest_first=True, limit=LATEST_LOOKBACK)
+    return max(newest, key=time_order) if newest else None
+
+
 def task_status(task: TaskRecord, latest: ExecutionRecord | None) -> TaskStatus:
     definition = task.definition
     stats = task.stats
@@ -107,14 +124,13 @@ def _health(task: TaskRecord) -> Health:
 def fleet_status(
     store: Store, *, on_task: Callable[[TaskRecord], None] | None = None
 ) -> list[TaskStatus]:
-    """Every registered task's status: its item, and its newest ledger entry (one query each).
+    """Every registered task's status: its item, and its latest run (one query each).
 
     ``on_task`` is called after each task, for a progress bar over a large fleet.
     """
     statuses = []
     for task in sorted(store.list_tasks(), key=lambda task: task.task_id):
-        latest = store.executions(task.task_id, newest_first=True, limit=1)
-        statuses.append(task_status(task, latest[0] if latest else None))
+        statuses.append(task_status(task, latest_run(store, task.task_id)))
         if on_task is not None:
             on_task(task)
     return statuses

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 import cronfleet
-from cronfleet_tools.cli import audit, importing, local, operate, scaffolding, schedules
+from cronfleet_tools.cli import audit, importing, local, operate, runs, scaffolding, schedules
 
 app = typer.Typer(
     name="cronfleet",
@@ -52,6 +52,7 @@ EXAMPLES = {
     "describe": "cronfleet describe ExampleTask --local",
     "history": "cronfleet history ExampleTask --stack cronfleet --limit 5",
     "trigger": 'cronfleet trigger ExampleTask --local --payload \'{"greeting": "hi"}\'',
+    "logs": "cronfleet logs ExampleTask --stack cronfleet --slot 2026-11-02T09:00:00Z",
     "pause": "cronfleet pause ExampleTask --stack cronfleet",
     "resume": "cronfleet resume ExampleTask --stack cronfleet",
     "audit": "cronfleet audit --local --since 2026-11-01T00:00Z --json",
@@ -83,6 +84,7 @@ _register("status", operate.status)
 _register("describe", operate.describe)
 _register("history", operate.history)
 _register("trigger", operate.trigger)
+_register("logs", runs.logs)
 _register("pause", operate.pause)
 _register("resume", operate.resume)
 _register("audit", audit.audit_ledger)

@@ -16,7 +16,6 @@ import typer
 from rich.progress import Progress
 
 from cronfleet import clock
-from cronfleet.lifecycle.states import RunStatus
 from cronfleet_tools.cli.common import (
     JsonOption,
     StackChoice,
@@ -32,8 +31,6 @@ if TYPE_CHECKING:
     from cronfleet_tools.stack_target import Target
 
 MAX_HISTORY = 1000
-# A manual run that ended in one of these (or is waiting to retry) did not succeed.
-FAILED_STATES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.RETRY_WAIT})
 TaskArgument = Annotated[str, typer.Argument(metavar="TASK", help="The task's name (its id).")]
 
 
@@ -103,16 +100,21 @@ def history(
     ] = 20,
     as_json: JsonOption = False,
 ) -> None:
-    """A task's runs, newest first, with every attempt and its error."""
+    """A task's last runs, in time order: each one's payload, and every attempt with its
+    duration, Lambda request id and result or error."""
+    from cronfleet_tools.health import time_order
     from cronfleet_tools.views import execution_json, history_table
 
     with on.reading("history") as target:
         record = _task(target, task)
         executions = target.store.executions(record.task_id, newest_first=True, limit=limit)
+    executions.sort(key=time_order)  # the newest `limit` runs, read as they happened
+    payload = record.definition.payload
     if as_json:
-        typer.echo(json.dumps([execution_json(e) for e in executions], indent=2, default=str))
+        document = [execution_json(execution, payload) for execution in executions]
+        typer.echo(json.dumps(document, indent=2, default=str))
         return
-    console.print(history_table(record.task_id, executions))
+    console.print(history_table(record.task_id, executions, payload))
 
 
 def _payload(text: str | None) -> dict[str, Any] | None:
@@ -135,13 +137,32 @@ def trigger(
         str | None,
         typer.Option("--payload", help="A JSON object to run with, instead of the task's own."),
     ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="Wait for the run's attempt to end, then print its result and log lines.",
+        ),
+    ] = True,
+    timeout: Annotated[
+        int | None,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            min=1,
+            max=3600,
+            help="How long to wait on a deployed stack (default: the task's timeout + 60 s).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Start a manual run now, recorded in the ledger as manual under its own slot.
+    """Start a manual run now, recorded in the ledger as manual under its own slot, and print
+    its result or error and its log lines.
 
-    Locally the run happens before the command returns; on a deployed stack it is queued.
+    Locally the run happens before the command returns; on a deployed stack the command waits
+    for it, unless --no-wait.
     """
-    from cronfleet_tools.views import execution_json
+    from cronfleet_tools.cli.runs import WAIT_MARGIN_SECONDS, report_manual_run, wait_for_attempt
 
     body = _payload(payload)  # checked before anything else is touched
     target = on.resolve()
@@ -150,34 +171,12 @@ def trigger(
         fail(f"task {task!r} was removed from the template; it cannot run")
     with console.status(f"Running {task} in {target.description}", spinner="dots"):
         run = target.trigger(record, body)
-    execution = target.store.get_execution(record.task_id, run.slot)
-    attempt = execution.current if execution else None
-    failed = execution is not None and execution.status in FAILED_STATES
-    if as_json:
-        document = execution_json(execution) if execution else {"slot": run.slot}
-        typer.echo(json.dumps({"task": task, "invoked": run.invoked, **document}, indent=2))
-    else:
-        state = execution.status.value if execution else "unknown"
-        console.print(f"Manual run of {task}: slot {run.slot}, {state}", markup=False)
-        if failed and attempt is not None and attempt.error_type:
-            console.print(
-                f"  {attempt.error_type}: {attempt.error_message}", style="red", markup=False
-            )
-        for invocation in run.invocations:
-            if invocation.failed:
-                console.print(
-                    f"  {invocation.function}: {invocation.error_type}: {invocation.error_message}",
-                    style="red",
-                    markup=False,
-                )
-        if not run.invocations and run.invoked:
-            console.print(
-                f"Queued; follow it with: cronfleet history {task} {target.option_text}",
-                style="dim",
-                markup=False,
-            )
-    # A script can tell: 0 when the run succeeded (or, on a deployed stack, was queued).
-    if not run.invoked or failed:
+        execution = target.store.get_execution(record.task_id, run.slot)
+        if wait and run.invoked:
+            seconds = timeout or record.definition.attempt_timeout_seconds() + WAIT_MARGIN_SECONDS
+            execution = wait_for_attempt(target.store, record.task_id, run.slot, seconds)
+    # A script can tell: 0 when the run succeeded (or, with --no-wait, was started).
+    if not report_manual_run(on, target, record, run, execution, waited=wait, as_json=as_json):
         raise typer.Exit(code=1)
 
 
