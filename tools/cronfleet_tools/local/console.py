@@ -2,6 +2,12 @@
 
 On a terminal the status table stays at the bottom and refreshes every second; elsewhere (a
 pipe, CI) the lines are printed as they come and the table once, at the end.
+
+Lines are printed as things happen, each stamped with when it happened, so they read in time
+order: a run's line when it ends (a long run's line comes after the ticks it outlasted), an
+alert when it is published. Runs started from another terminal (`cronfleet trigger --local`)
+run in that terminal's process; the window learns of them from the local Lambda's journal
+(:mod:`cronfleet_tools.local.journal`), which it reads twice a second.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -22,12 +29,15 @@ from rich.text import Text
 from cronfleet.dispatch.service import TickReport
 from cronfleet.store import Store
 from cronfleet_tools.health import fleet_status
+from cronfleet_tools.local.journal import JOURNAL_FILE, JournalReader
 from cronfleet_tools.local.lambda_process import Invocation
 from cronfleet_tools.local.stack import AppliedTask, LocalStack
 from cronfleet_tools.local.topic import PublishedMessage
 from cronfleet_tools.views import STATUS_STYLES, status_table
 
 SEVERITY_STYLES = {"critical": "bold red", "warning": "yellow", "info": "green"}
+JOURNAL_POLL_SECONDS = 0.5
+LOG_DIR = "logs"  # the local Lambda's, under the state directory (see runner.local_lambda)
 
 
 class ConsoleReporter:
@@ -37,6 +47,8 @@ class ConsoleReporter:
         self.verbose = verbose
         self.live: Live | None = None
         self.store: Store | None = None
+        self._watching = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     # --- the Reporter protocol ---------------------------------------------------------------
 
@@ -56,6 +68,7 @@ class ConsoleReporter:
             "(Ctrl-C here stops everything)",
             style="dim",
         )
+        self._watch(JournalReader(stack.state_dir / LOG_DIR / JOURNAL_FILE))
         if self.console.is_terminal:
             self.live = Live(
                 get_renderable=self._table,
@@ -77,13 +90,16 @@ class ConsoleReporter:
         for error in report.errors:
             self.console.print(f"  {error}", style="red", markup=False)
 
-    def invocation(self, invocation: Invocation) -> None:
-        line = Text(f"{_clock(invocation.started_at)} ")
+    def invocation(self, invocation: Invocation, *, elsewhere: bool = False) -> None:
+        """A line for an invocation that has ended, stamped with its end (see the module)."""
+        line = Text(f"{_clock(invocation.ended_at)} ")
         line.append(invocation.function, style="bold")
         envelope = _envelope_of(invocation.event)
         if envelope:
             line.append(f" {envelope.get('task_id')} {envelope.get('slot')}")
             line.append(f" #{envelope.get('attempt')}")
+        if elsewhere:
+            line.append(" (cronfleet trigger)", style="cyan")
         if invocation.failed:
             line.append(f"  {invocation.error_type}: {invocation.error_message}", style="red")
         else:
@@ -97,7 +113,7 @@ class ConsoleReporter:
         self.console.print(
             Panel(
                 Text(message.text.strip()),
-                title=Text(f"ALERT  {message.subject}", style=style),
+                title=Text(f"{_clock(self.clock())} ALERT  {message.subject}", style=style),
                 title_align="left",
                 border_style=style,
             )
@@ -113,7 +129,22 @@ class ConsoleReporter:
         except Exception as exc:  # the table must never take the runner down
             return Text(f"(status unavailable: {exc})", style="dim")
 
+    def _watch(self, journal: JournalReader) -> None:
+        """Print, as they are journalled, the invocations other processes ran."""
+
+        def watch() -> None:
+            while not self._watching.wait(JOURNAL_POLL_SECONDS):
+                for invocation in journal.others():
+                    self.invocation(invocation, elsewhere=True)
+
+        self._watcher = threading.Thread(target=watch, name="journal", daemon=True)
+        self._watcher.start()
+
     def finished(self) -> None:
+        self._watching.set()
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
         if self.live is not None:
             self.live.stop()
             self.live = None

@@ -168,6 +168,11 @@ class LocalLambda:
             error_message=outcome.get("errorMessage"),
             log_path=log_path,
         )
+        # Journalled for the `make run` window, which shows runs other processes started too.
+        # (Imported here: the journal reads Invocations back, so it imports this module.)
+        from cronfleet_tools.local.journal import JOURNAL_FILE, append
+
+        append(self.log_dir / JOURNAL_FILE, invocation)
         if self.on_invocation is not None:
             self.on_invocation(invocation)
         return invocation
