@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -30,7 +31,7 @@ from cronfleet.lifecycle.states import RunStatus
 from cronfleet.store import ExecutionRecord, Store
 from cronfleet_tools.cli.app import app
 from cronfleet_tools.local.stack import LocalStack
-from cronfleet_tools.local.topic import LocalTopic
+from cronfleet_tools.local.topic import LocalTopic, read_journal
 from cronfleet_tools.template import load_template
 
 pytestmark = pytest.mark.integration
@@ -87,8 +88,14 @@ def chatty_template(directory: Path) -> Path:
     function = json.loads(json.dumps(resources["ExampleTaskFunction"]))
     function["Properties"].update(CodeUri=str(code), Timeout=30)
     resources["ChattyFunction"] = function
-    # Two tasks on it: the history tests read ReportTask's runs, the others make ChattyTask's.
-    for name in ("ChattyTask", "ReportTask"):
+    # Tasks on it: the history tests read ReportTask's runs, the others make ChattyTask's, and
+    # AlertingTask alerts at its first failure.
+    retry = {"MaxAttempts": 2, "IntervalSeconds": 60, "JitterStrategy": "NONE"}
+    for name, extra in (
+        ("ChattyTask", {"Retry": retry}),
+        ("ReportTask", {"Retry": retry}),
+        ("AlertingTask", {"Retry": {"MaxAttempts": 1}, "Alerts": {"AfterConsecutiveFailures": 1}}),
+    ):
         resources[name] = {
             "Type": "Custom::ScheduledTask",
             "Properties": {
@@ -96,7 +103,7 @@ def chatty_template(directory: Path) -> Path:
                 "Schedule": "cron(0 6 1 1 ? *)",  # once a year: nothing runs on its own here
                 "Function": {"Fn::GetAtt": ["ChattyFunction", "Arn"]},
                 "Payload": {"table": "orders"},
-                "Retry": {"MaxAttempts": 2, "IntervalSeconds": 60, "JitterStrategy": "NONE"},
+                **extra,
             },
         }
     path = directory / "template.yaml"
@@ -135,12 +142,11 @@ def _no_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def width(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
-    """A terminal this many columns wide (parametrized indirectly; 200 unless said)."""
-    from cronfleet_tools.cli import common
-
-    columns = getattr(request, "param", 200)
-    monkeypatch.setattr(common.console, "width", columns)
-    return int(columns)
+    """A terminal this many columns wide (parametrized indirectly; 200 unless said). Said the
+    way a terminal says it, in COLUMNS: setting the console's width would outlive the test."""
+    columns = int(getattr(request, "param", 200))
+    monkeypatch.setenv("COLUMNS", str(columns))
+    return columns
 
 
 def cli(*args: str | Path) -> tuple[int, str]:
@@ -267,7 +273,7 @@ def test_status_fits_the_terminal_with_no_word_broken(
 
     # Then each task, its health and its last result are whole
     assert code == 0, output
-    tasks = ["ChattyTask", "CheckIpTask", "ExampleTask", "HourlyDigestTask", "ReportTask"]
+    tasks = ["AlertingTask", "ChattyTask", "CheckIpTask", "ExampleTask", "ReportTask"]
     assert_fits_with_no_word_broken(
         output, width, words_of(*tasks, "SUCCEEDED", "(Europe/London)", "(manual)", "new")
     )
@@ -553,3 +559,40 @@ def test_logs_of_a_stopped_local_stack_read_the_files_its_runs_left(tmp_path: Pa
     assert code == 0, output
     assert f"Run ExampleTask {slot}: SUCCEEDED, 1 attempt; lines from {state_dir}/logs/" in output
     assert 'INFO  Example task ran  payload={"greeting": "hello"}' in output
+
+
+# --- alerts of the local runtime ------------------------------------------------------------------
+
+
+def test_a_local_alert_links_to_the_runs_log_file_and_a_command_that_shows_the_run(
+    stack: RunningStack,
+) -> None:
+    # Given AlertingTask, which alerts at its first failure, run and failing
+    code, output = cli(
+        "trigger", "AlertingTask", *stack.local, "--payload", '{"fail": true}', "--json"
+    )
+    assert code == 1, output
+    run = json.loads(output)
+    request = run["attempts"][0]["request_id"]
+
+    # When the alert it raised is read, as the local topic received it
+    (alert,) = [
+        m for m in read_journal(stack.state_dir / "alerts.jsonl") if m.task == "AlertingTask"
+    ]
+
+    # Then it links to things on this machine, not to a console that has no such stack
+    assert "On this machine:" in alert.text
+    assert "console.aws.amazon.com" not in alert.text
+    # the attempt's log file, which is there
+    logs = re.search(r"^  logs: (.+)$", alert.text, re.MULTILINE)
+    assert logs, alert.text
+    assert Path(logs.group(1)).is_file()
+    assert Path(logs.group(1)).name == f"{request}.log"
+    # and the command that shows the run, which works as printed
+    shown = re.search(r"^  run: (.+)$", alert.text, re.MULTILINE)
+    assert shown, alert.text
+    words = shlex.split(shown.group(1))
+    code, output = cli(*words[words.index("logs") :])
+    assert code == 0, output
+    assert output.startswith(f"Run AlertingTask {run['slot']}: FAILED, 1 attempt"), output
+    assert "ERROR Task code failed" in output

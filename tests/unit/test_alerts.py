@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from cronfleet.alerts.alerter import links_for
 from cronfleet.alerts.policy import (
+    DISPATCHER_ALERT_ID,
     Alert,
     AlertKind,
     AttemptFinished,
@@ -22,8 +25,15 @@ from cronfleet.alerts.policy import (
     decide_alerts,
     realert_due,
 )
-from cronfleet.alerts.render import MESSAGE_LIMIT_BYTES, ConsoleLinks, render, subject
+from cronfleet.alerts.render import (
+    MESSAGE_LIMIT_BYTES,
+    ConsoleLinks,
+    LocalLinks,
+    render,
+    subject,
+)
 from cronfleet.alerts.sns import AlertDeliveryError, SnsNotifier
+from cronfleet.environment import CronfleetEnvironment
 from cronfleet.lifecycle.outcomes import AttemptOutcome, FinishResult
 from cronfleet.lifecycle.slots import slot_key
 from cronfleet.lifecycle.states import RunStatus
@@ -340,6 +350,100 @@ def test_links_that_cannot_be_built_are_left_out() -> None:
 
     assert ConsoleLinks(region="eu-west-1").for_alert(alert) == {}
     assert LINKS.for_alert(alert)["logs"].endswith("cronfleet-NightlyBackup")
+
+
+def _environment(**variables: str) -> CronfleetEnvironment:
+    return CronfleetEnvironment.load(
+        {"TASKS_TABLE_NAME": "tasks", "EXECUTIONS_TABLE_NAME": "executions", **variables}
+    )
+
+
+def test_on_a_stack_whose_functions_share_a_log_group_every_alert_links_to_it() -> None:
+    # Given the recorder of a stack whose functions all log to /aws/lambda/cronfleet-prod
+    environment = _environment(
+        AWS_REGION="eu-west-1",
+        AWS_LAMBDA_FUNCTION_NAME="cronfleet-prod-RecorderFunction-1A2B",
+        AWS_LAMBDA_LOG_GROUP_NAME="/aws/lambda/cronfleet-prod",
+    )
+    alert = Alert(AlertKind.TIMED_OUT, "nightly", T0, slot="2026-11-02T02:00:00Z", request_id="r-1")
+
+    # When it links an alert about a task of another function
+    links = links_for(environment)
+    assert links is not None
+    urls = links.for_function(
+        "arn:aws:lambda:eu-west-1:1:function:cronfleet-prod-Nightly"
+    ).for_alert(alert)
+
+    # Then the logs link opens the shared group, narrowed to the run's request
+    assert urls["logs"] == (
+        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1"
+        "#logsV2:log-groups/log-group/$252Faws$252Flambda$252Fcronfleet-prod"
+        "/log-events$3FfilterPattern$3D$2522r-1$2522"
+    )
+
+
+def test_a_function_with_a_log_group_of_its_own_links_to_the_task_functions() -> None:
+    # Given a function that logs to its own group (Lambda's default)
+    environment = _environment(
+        AWS_REGION="eu-west-1",
+        AWS_LAMBDA_FUNCTION_NAME="cronfleet-prod-RecorderFunction-1A2B",
+        AWS_LAMBDA_LOG_GROUP_NAME="/aws/lambda/cronfleet-prod-RecorderFunction-1A2B",
+    )
+    alert = Alert(AlertKind.TIMED_OUT, "nightly", T0, slot="2026-11-02T02:00:00Z")
+
+    links = links_for(environment)
+    assert links is not None
+    urls = links.for_function("cronfleet-prod-Nightly").for_alert(alert)
+
+    # Then the logs link opens the task function's group, where its lines are
+    assert urls["logs"].endswith("$252Faws$252Flambda$252Fcronfleet-prod-Nightly")
+
+
+def test_a_local_alert_links_to_the_runs_log_file_and_the_commands_that_show_it(
+    tmp_path: Path,
+) -> None:
+    # Given the local runtime's environment, and the log file of the failed attempt's request
+    state_dir = tmp_path / ".cronfleet"
+    log_file = state_dir / "logs" / "ExampleTaskFunction" / "r-1.log"
+    log_file.parent.mkdir(parents=True)
+    log_file.write_text("START RequestId: r-1 Version: $LATEST\n")
+    environment = _environment(
+        AWS_REGION="us-east-1",
+        CRONFLEET_LOCAL_STATE_DIR=str(state_dir),
+        CRONFLEET_LOCAL_CLI=".venv/bin/cronfleet",
+    )
+    slot = "2026-11-02T02:00:00Z#manual-1a2b3c4d"
+    alert = Alert(AlertKind.FAILING, "nightly", T0, slot=slot, request_id="r-1", attempt=1)
+
+    # When the alert is rendered with the links of the local runtime
+    links = links_for(environment)
+    assert links is not None
+    email = json.loads(render(alert, links.for_function("ExampleTaskFunction"))["Message"])["email"]
+
+    # Then its email links to the file, and to commands that show the run and the history,
+    # and to nothing on AWS
+    assert "On this machine:" in email
+    assert f"  logs: {log_file}" in email
+    assert (
+        f"  run: .venv/bin/cronfleet logs nightly --slot '{slot}' --local --state-dir {state_dir}"
+    ) in email
+    assert (
+        f"  history: .venv/bin/cronfleet history nightly --local --state-dir {state_dir}" in email
+    )
+    assert "console.aws.amazon.com" not in email
+
+
+def test_a_local_alert_links_no_file_that_is_not_there_nor_a_run_of_the_dispatcher(
+    tmp_path: Path,
+) -> None:
+    links = LocalLinks(str(tmp_path))
+
+    # An alert whose request left no file here: no logs link
+    failing = Alert(AlertKind.FAILING, "nightly", T0, slot="2026-11-02T02:00:00Z", request_id="r-9")
+    assert set(links.for_alert(failing)) == {"run", "history"}
+    # The dispatcher's own alert names no task to show
+    clamped = Alert(AlertKind.TICK_CLAMPED, DISPATCHER_ALERT_ID, T0, slot="2026-11-02T02:00:00Z")
+    assert links.for_alert(clamped) == {}
 
 
 # --- subject and size limits ------------------------------------------------------------------

@@ -42,6 +42,14 @@ class CronfleetEnvironment(BaseModel):
     recorder_function_arn: str | None = Field(None, alias="RECORDER_FUNCTION_ARN")
     # Per-task run metrics are emitted only when a namespace is configured.
     metrics_namespace: str | None = Field(None, alias="POWERTOOLS_METRICS_NAMESPACE")
+    # Set by Lambda: the function's name and the log group it logs to, its own by default, or
+    # the one the stack's functions share (the links in alerts point at it).
+    function_name: str | None = Field(None, alias="AWS_LAMBDA_FUNCTION_NAME")
+    log_group_name: str | None = Field(None, alias="AWS_LAMBDA_LOG_GROUP_NAME")
+    # Set by the local runtime only: the local stack's state directory, and the command that
+    # runs `cronfleet` there, for alerts to link to the run's files instead of a console.
+    local_state_dir: str | None = Field(None, alias="CRONFLEET_LOCAL_STATE_DIR")
+    local_cli: str = Field("cronfleet", alias="CRONFLEET_LOCAL_CLI", min_length=1)
 
     @field_validator(
         "alert_topic_arn",
@@ -51,6 +59,9 @@ class CronfleetEnvironment(BaseModel):
         "http_function_name",
         "http_secret_arn_prefixes",
         "recorder_function_arn",
+        "function_name",
+        "log_group_name",
+        "local_state_dir",
         mode="before",
     )
     @classmethod

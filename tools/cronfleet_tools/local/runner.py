@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 from cronfleet import clock
 from cronfleet.alerts.alerter import Alerter
+from cronfleet.alerts.render import LocalLinks
 from cronfleet.alerts.sns import SnsNotifier
 from cronfleet.dispatch.events import TickEvent
 from cronfleet.dispatch.service import Dispatcher, TickReport
@@ -48,6 +49,7 @@ from cronfleet.lifecycle.attempts import Attempts
 from cronfleet.registry.problems import Problem
 from cronfleet.store import Store
 from cronfleet_tools.local import iam
+from cronfleet_tools.local.console import cronfleet_command
 from cronfleet_tools.local.dynamodb_local import ACCESS_KEY, REGION, SECRET_KEY
 from cronfleet_tools.local.functions import LOCAL_STACK_NAME, load_env_vars, load_functions
 from cronfleet_tools.local.lambda_process import Invocation, LocalLambda
@@ -273,7 +275,9 @@ class LocalRunner:
         if role is not None:
             role.attach(sns.meta.events)
         store = _store_as(stack, role)
-        alerter = Alerter(store, SnsNotifier(sns, topic_arn=TOPIC_ARN), clock=now)
+        assert stack.info is not None
+        notifier = SnsNotifier(sns, topic_arn=TOPIC_ARN)
+        alerter = Alerter(store, notifier, local_links(stack.info), clock=now)
         http_function = http_function_of(lambdas)
         attempts = Attempts(
             store,
@@ -386,11 +390,15 @@ def local_lambda(
         policy_file = policy_dir / f"{logical_id}.json"
         policy_file.write_text(json.dumps(roles[logical_id].to_json(), indent=1))
         function.environment[iam.ENFORCEMENT_VARIABLE] = str(policy_file)
+    links = local_links(info)
     runtime_environment = {
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         "AWS_ENDPOINT_URL_DYNAMODB": info.endpoint_url,
         "AWS_ENDPOINT_URL_SNS": info.topic_endpoint_url,
+        # Alerts link to the run's files and commands here, not to a console there is none of.
+        "CRONFLEET_LOCAL_STATE_DIR": links.state_dir,
+        "CRONFLEET_LOCAL_CLI": links.cli,
     }
     if info.secrets_endpoint_url:
         # Powertools Parameters reads secrets through botocore, which honours these: the
@@ -410,6 +418,12 @@ def local_lambda(
         region=info.region,
         authorize_destination=lambda source, target: roles[source].check_invoke(target),
     )
+
+
+def local_links(info: LocalStackInfo) -> LocalLinks:
+    """What the local stack's alerts link to: its state directory's files, and `cronfleet` run
+    the way a new terminal here can run it."""
+    return LocalLinks(info.state_dir, cronfleet_command())
 
 
 def _store_as(stack: LocalStack, role: iam.Enforcement | None) -> Store:

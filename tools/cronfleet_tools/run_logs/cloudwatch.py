@@ -181,7 +181,7 @@ def for_stack(stack: str, region: str | None, task: TaskRecord) -> tuple[CloudWa
     before its functions shared one ("" when there is nothing to say)."""
     import boto3
 
-    from cronfleet.alerts.alerter import log_group_of
+    from cronfleet.alerts.render import log_group_of
 
     try:
         cloudformation = boto3.client("cloudformation", region_name=region)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -30,7 +29,7 @@ from cronfleet.alerts.policy import (
     SlotsMissed,
     decide_alerts,
 )
-from cronfleet.alerts.render import ConsoleLinks, as_json
+from cronfleet.alerts.render import AlertLinks, ConsoleLinks, LocalLinks, as_json, log_group_of
 from cronfleet.alerts.sns import AlertDeliveryError, SnsNotifier
 from cronfleet.clock import now as clock_now
 from cronfleet.lifecycle.slots import slot_key
@@ -49,18 +48,24 @@ RUN_DURATION = "RunDuration"
 _KINDS = frozenset(kind.value for kind in AlertKind)
 
 
-def log_group_of(function: str | None) -> str | None:
-    """The CloudWatch Logs group of a task function given by name, ARN or partial ARN."""
-    if not function:
+def links_for(environment: CronfleetEnvironment) -> AlertLinks | None:
+    """Where an alert's reader goes next, from the function's environment: the local runtime's
+    files and commands when it says it is the local runtime, else the AWS console."""
+    if environment.local_state_dir:
+        return LocalLinks(environment.local_state_dir, environment.local_cli)
+    if not environment.aws_region:
         return None
-    parts = function.split(":")
-    if "function" in parts:
-        name = parts[parts.index("function") + 1]
-    elif len(parts) >= 7:  # arn:aws:lambda:region:account:function:name
-        name = parts[6]
-    else:
-        name = parts[0]  # a name, perhaps with a :qualifier
-    return f"/aws/lambda/{name}"
+    # Lambda names the function's log group in AWS_LAMBDA_LOG_GROUP_NAME. One that is not the
+    # function's own (/aws/lambda/<name>, the default) is the log group the stack's functions
+    # share, where the task's lines are too, whichever function raises the alert.
+    group = environment.log_group_name
+    shared = group if group and group != log_group_of(environment.function_name) else None
+    return ConsoleLinks(
+        region=environment.aws_region,
+        dashboard_name=environment.dashboard_name,
+        executions_table=environment.executions_table_name,
+        shared_log_group=shared,
+    )
 
 
 class Alerter:
@@ -74,7 +79,7 @@ class Alerter:
         self,
         store: Store,
         notifier: SnsNotifier | None = None,
-        links: ConsoleLinks | None = None,
+        links: AlertLinks | None = None,
         *,
         metrics_namespace: str | None = None,
         clock: Callable[[], datetime] = clock_now,
@@ -95,16 +100,9 @@ class Alerter:
             if environment.alert_topic_arn
             else None
         )
-        links = (
-            ConsoleLinks(
-                region=environment.aws_region,
-                dashboard_name=environment.dashboard_name,
-                executions_table=environment.executions_table_name,
-            )
-            if environment.aws_region
-            else None
+        return cls(
+            store, notifier, links_for(environment), metrics_namespace=environment.metrics_namespace
         )
-        return cls(store, notifier, links, metrics_namespace=environment.metrics_namespace)
 
     # --- what the lifecycle reports ----------------------------------------------------------
 
@@ -198,12 +196,10 @@ class Alerter:
         except Exception:  # alerts are best effort: the run is recorded whatever happens here
             logger.exception("Could not raise alerts", extra={"task_id": task.task_id})
 
-    def _links_for(self, task: TaskRecord) -> ConsoleLinks | None:
-        if self.links is None:
-            return None
-        return replace(self.links, log_group=log_group_of(task.definition.function))
+    def _links_for(self, task: TaskRecord) -> AlertLinks | None:
+        return self.links.for_function(task.definition.function) if self.links else None
 
-    def _publish(self, alert: Alert, links: ConsoleLinks | None) -> bool:
+    def _publish(self, alert: Alert, links: AlertLinks | None) -> bool:
         """Publish (or, with no topic, log) one alert; False when SNS would not take it."""
         ids = {"task_id": alert.task_id, "alert": alert.kind.value, "slot": alert.slot}
         if self.notifier is None:

@@ -1,17 +1,24 @@
-"""An alert as people and machines read it: the subject, the email, the JSON, the links."""
+"""An alert as people and machines read it: the subject, the email, the JSON, the links.
+
+The links say where a reader goes next: on AWS, the console (:class:`ConsoleLinks`); in the
+local runtime, which has no console, the run's log file and the commands that show the run
+(:class:`LocalLinks`).
+"""
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 from urllib.parse import quote
 
-from cronfleet.alerts.policy import Alert, AlertKind
+from cronfleet.alerts.policy import DISPATCHER_ALERT_ID, Alert, AlertKind
 
 # SNS says a Subject must be fewer than 100 characters, printable ASCII, without line breaks.
 SUBJECT_LIMIT = 99
@@ -20,6 +27,21 @@ MESSAGE_LIMIT_BYTES = 256 * 1024
 
 
 # --- console links ------------------------------------------------------------------------------
+
+
+def log_group_of(function: str | None) -> str | None:
+    """The CloudWatch Logs group of a function given by name, ARN or partial ARN, when it logs
+    to its own (Lambda's default)."""
+    if not function:
+        return None
+    parts = function.split(":")
+    if "function" in parts:
+        name = parts[parts.index("function") + 1]
+    elif len(parts) >= 7:  # arn:aws:lambda:region:account:function:name
+        name = parts[6]
+    else:
+        name = parts[0]  # a name, perhaps with a :qualifier
+    return f"/aws/lambda/{name}"
 
 
 def _cw(text: str) -> str:
@@ -45,6 +67,15 @@ class ConsoleLinks:
     dashboard_name: str | None = None
     log_group: str | None = None  # the task function's, e.g. /aws/lambda/nightly-backup
     executions_table: str | None = None
+    # The one log group every function of the stack logs to, when they share one.
+    shared_log_group: str | None = None
+
+    heading: ClassVar[str] = "Console"
+
+    def for_function(self, function: str | None) -> ConsoleLinks:
+        """The links of a task run by ``function``: its logs are in the shared group, or in
+        the function's own."""
+        return replace(self, log_group=self.shared_log_group or log_group_of(function))
 
     def _base(self, service: str) -> str:
         region = quote(self.region, safe="")
@@ -80,6 +111,42 @@ class ConsoleLinks:
             "execution": self.execution(alert.task_id, alert.slot),
         }
         return {name: url for name, url in links.items() if url}
+
+
+@dataclass(frozen=True)
+class LocalLinks:
+    """Links of the local runtime: the attempt's log file (when it is there to open), and the
+    commands that show the run and the task's history, for the stack in ``state_dir``, run as
+    ``cli`` (the path `make run` prints, when `cronfleet` is not on PATH)."""
+
+    state_dir: str
+    cli: str = "cronfleet"
+
+    heading: ClassVar[str] = "On this machine"
+
+    def for_function(self, function: str | None) -> LocalLinks:
+        return self  # a run's log file is found by its request id, whichever function ran it
+
+    def log_file(self, request_id: str | None) -> str | None:
+        if not request_id:
+            return None
+        found = sorted(Path(self.state_dir, "logs").glob(f"*/{request_id}.log"))
+        return str(found[0]) if found else None
+
+    def _command(self, *words: str) -> str:
+        stack = ("--local", "--state-dir", self.state_dir)
+        return " ".join([self.cli, *(shlex.quote(word) for word in (*words, *stack))])
+
+    def for_alert(self, alert: Alert) -> dict[str, str]:
+        links = {"logs": self.log_file(alert.request_id)}
+        if alert.task_id != DISPATCHER_ALERT_ID:
+            if alert.slot and alert.missed_count is None:
+                links["run"] = self._command("logs", alert.task_id, "--slot", alert.slot)
+            links["history"] = self._command("history", alert.task_id)
+        return {name: link for name, link in links.items() if link}
+
+
+AlertLinks = ConsoleLinks | LocalLinks
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -201,7 +268,7 @@ _WHAT = {
 }
 
 
-def email_body(alert: Alert, links: Mapping[str, str]) -> str:
+def email_body(alert: Alert, links: Mapping[str, str], heading: str = ConsoleLinks.heading) -> str:
     what = _WHAT[alert.kind].format(
         n=_plural(alert.consecutive_failures or 0, "time"),
         t=alert.threshold,
@@ -234,11 +301,11 @@ def email_body(alert: Alert, links: Mapping[str, str]) -> str:
     if alert.traceback:
         lines += ["", "Traceback:", alert.traceback]
     if links:
-        lines += ["", "Console:"] + [f"  {name}: {url}" for name, url in links.items()]
+        lines += ["", f"{heading}:"] + [f"  {name}: {url}" for name, url in links.items()]
     return "\n".join(lines) + "\n"
 
 
-def render(alert: Alert, links: ConsoleLinks | None = None) -> dict[str, Any]:
+def render(alert: Alert, links: AlertLinks | None = None) -> dict[str, Any]:
     """The SNS Publish parameters for an alert, all but the TopicArn.
 
     MessageStructure=json: "email" subscribers get the plain text, every other protocol
@@ -248,7 +315,7 @@ def render(alert: Alert, links: ConsoleLinks | None = None) -> dict[str, Any]:
     message = json.dumps(
         {
             "default": json.dumps(as_json(alert, urls), ensure_ascii=False),
-            "email": email_body(alert, urls),
+            "email": email_body(alert, urls, links.heading if links else ConsoleLinks.heading),
         },
         ensure_ascii=False,
     )

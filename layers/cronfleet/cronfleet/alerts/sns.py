@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cronfleet.alerts.render import ConsoleLinks, render
+from cronfleet.alerts.render import AlertLinks, render
 from cronfleet.errors import CronfleetError
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class SnsNotifier:
             self._client = boto3.client("sns", config=CLIENT_CONFIG)
         return self._client
 
-    def publish(self, alert: Alert, links: ConsoleLinks | None = None) -> str:
+    def publish(self, alert: Alert, links: AlertLinks | None = None) -> str:
         """Send the alert; returns SNS's MessageId."""
         return self.send(render(alert, links), topic_arn=alert.topic_arn)
 
