@@ -293,10 +293,11 @@ def test_describe_fits_the_terminal_with_no_word_broken(
     assert code == 0, output
     expected = words_of(
         *(slot.replace("#", " #") for slot in report_runs),
-        "ReportTask arn:aws:lambda:us-east-1:123456789012:function:ChattyFunction",
+        "ReportTask ChattyFunction",
         "SUCCEEDED FAILED next",
     )
     assert_fits_with_no_word_broken(output, width, expected)
+    assert "function ChattyFunction" in output  # its ARN, but for the name, is in --json
 
 
 # --- trigger: the run's result and its log lines ----------------------------------------------

@@ -92,7 +92,8 @@ class TaskDescription:
         )
         facts = Table.grid(padding=(0, 2))
         facts.add_column(style="bold", no_wrap=True)
-        facts.add_column(overflow="fold")
+        # A word longer than the terminal (a long URL) is cut with an ellipsis, not folded.
+        facts.add_column(overflow="ellipsis")
         if self.task.definition.description:
             facts.add_row("About", self.task.definition.description)
         for label, text in self.facts():
@@ -143,9 +144,19 @@ def _target(definition: TaskDefinition) -> str:
         http = definition.http
         text = f"{http.method} {display_url(http.url)}, answer within {http.timeout_seconds} s"
         if http.secret_arn:
-            text += f"; Bearer secret from {http.secret_arn}"
+            text += f"; Bearer secret from {_arn_name(http.secret_arn)}"
         return text
-    return f"function {definition.function}"
+    return f"function {_arn_name(definition.function or '').removeprefix('function:')}"
+
+
+def _arn_name(arn: str) -> str:
+    """What an ARN names, without the partition, region and account that make it longer than
+    a terminal is wide (``--json`` has the ARN whole): ``function:nightly-backup``, ``secret:
+    cronfleet/nightly-AbCdEf``, ``parameter/cronfleet/token``. Anything else as it is."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn":
+        return arn
+    return parts[5]
 
 
 def _retry(definition: TaskDefinition) -> str:

@@ -49,6 +49,10 @@ def transform(template: Mapping[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = undo_mark_unicode_str_in_template(
         translator.translate(sam, parameter_values=parameters, get_managed_policy_map=dict)
     )
+    # The translator counts what it did, for a publisher that here publishes nothing; left
+    # unpublished, the counts make it warn on stderr when it is collected, in the middle of
+    # whatever the command prints.
+    translator.metrics.publish()
     return result
 
 
