@@ -421,7 +421,7 @@ def test_describe_reads_as_a_page_that_fits_the_terminal(
 # --- bad input: exit 2, the argument named, nothing changed ----------------------------------
 
 
-@pytest.mark.parametrize("command", ["trigger", "history", "describe", "pause", "resume"])
+@pytest.mark.parametrize("command", ["trigger", "history", "describe", "logs", "pause", "resume"])
 def test_an_unknown_task_is_refused_with_the_known_ones(
     fresh_stack: RunningStack, command: str
 ) -> None:

@@ -41,7 +41,8 @@ def _did_you_mean(task_id: str, known: list[str]) -> str:
     return f"; did you mean {by_folded[close[0]]!r}?" if close else ""
 
 
-def _task(target: Target, task_id: str) -> TaskRecord:
+def registered_task(target: Target, task_id: str) -> TaskRecord:
+    """The task named TASK, or exit 2 naming the ones there are (and the one meant)."""
     task = target.store.get_task(task_id)
     if task is None:
         known = sorted(record.task_id for record in target.store.list_tasks())
@@ -81,7 +82,7 @@ def describe(task: TaskArgument, on: StackChoice, as_json: JsonOption = False) -
     from cronfleet_tools.describing import LAST_RUNS, TaskDescription
 
     with on.reading("describe") as target:
-        record = _task(target, task)
+        record = registered_task(target, task)
         now = clock.now()
         last_runs = target.store.executions(record.task_id, newest_first=True, limit=LAST_RUNS)
     description = TaskDescription.of(record, last_runs, now)
@@ -106,7 +107,7 @@ def history(
     from cronfleet_tools.views import execution_json, history_table
 
     with on.reading("history") as target:
-        record = _task(target, task)
+        record = registered_task(target, task)
         executions = target.store.executions(record.task_id, newest_first=True, limit=limit)
     executions.sort(key=time_order)  # the newest `limit` runs, read as they happened
     payload = record.definition.payload
@@ -166,7 +167,7 @@ def trigger(
 
     body = _payload(payload)  # checked before anything else is touched
     target = on.resolve()
-    record = _task(target, task)
+    record = registered_task(target, task)
     if record.deleted:
         fail(f"task {task!r} was removed from the template; it cannot run")
     with console.status(f"Running {task} in {target.description}", spinner="dots"):
@@ -186,13 +187,13 @@ def pause(task: TaskArgument, on: StackChoice) -> None:
     from cronfleet.store import TaskNotFound, TaskStateError
 
     target = on.resolve()
-    record = _task(target, task)
+    record = registered_task(target, task)
     try:
         target.store.pause(record.task_id, clock.now())
     except TaskStateError as exc:
         fail(str(exc))
     except TaskNotFound:
-        _task(target, task)
+        registered_task(target, task)
     console.print(f"Paused {task}. Its slots are recorded as skipped until `cronfleet resume`.")
 
 
@@ -203,7 +204,7 @@ def resume(task: TaskArgument, on: StackChoice) -> None:
     from cronfleet_tools.views import when
 
     target = on.resolve()
-    record = _task(target, task)
+    record = registered_task(target, task)
     now = clock.now()
     try:
         resumed = target.store.resume(

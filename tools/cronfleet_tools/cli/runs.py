@@ -174,7 +174,7 @@ def logs(
     ] = False,
 ) -> None:
     """A run's log lines: every attempt's, and every line about the run, in time order."""
-    from cronfleet_tools.cli.operate import _task as registered_task
+    from cronfleet_tools.cli.operate import registered_task
 
     wanted = parse_slot_option(slot) if slot is not None else None  # before anything is read
     # A stopped local stack can be read too: its ledger, and the log files it left.
