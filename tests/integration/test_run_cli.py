@@ -141,12 +141,20 @@ def _no_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def width(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
-    """A terminal this many columns wide (parametrized indirectly; 200 unless said). Said the
-    way a terminal says it, in COLUMNS: setting the console's width would outlive the test."""
+def width(request: pytest.FixtureRequest) -> Iterator[int]:
+    """A terminal this many columns wide (parametrized indirectly; 200 unless said).
+
+    The console's width is set, whatever COLUMNS or an earlier test left, and put back as it
+    was after: what rich keeps is ``_width`` (None: ask the terminal), which monkeypatching the
+    ``width`` property would leave fixed at whatever the width was before.
+    """
+    from cronfleet_tools.cli import common
+
     columns = int(getattr(request, "param", 200))
-    monkeypatch.setenv("COLUMNS", str(columns))
-    return columns
+    before = common.console._width
+    common.console.width = columns
+    yield columns
+    common.console._width = before
 
 
 def cli(*args: str | Path) -> tuple[int, str]:
