@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
         if item.get_closest_marker("integration") and not item.get_closest_marker("allow_hosts"):
             item.add_marker(pytest.mark.allow_hosts(LOOPBACK_HOSTS))
+
+
+@pytest.fixture(autouse=True)
+def _cli_width_from_the_terminal() -> Iterator[None]:
+    """After each test, the CLI's consoles ask the terminal (COLUMNS) for their width again.
+
+    rich keeps a width once it is set, and undoing a monkeypatch of ``console.width`` sets the
+    width it read before, fixed: a later test's COLUMNS would no longer count, and its tables
+    would come out at another test's width.
+    """
+    yield
+    common = sys.modules.get("cronfleet_tools.cli.common")
+    if common is not None:
+        for console in (common.console, common.error_console):
+            console._width = None
 
 
 @pytest.fixture(scope="session")
