@@ -40,6 +40,10 @@ class CronfleetEnvironment(BaseModel):
     # The registry: the on-failure destination every task function must have (see
     # cronfleet.registry.wiring). Unset (`sam local invoke`), the wiring is not checked.
     recorder_function_arn: str | None = Field(None, alias="RECORDER_FUNCTION_ARN")
+    # The schedules API: the task functions a schedule may name (a JSON object, logical id to
+    # function name), and how many schedules one tenant may have.
+    api_task_functions: str | None = Field(None, alias="API_TASK_FUNCTIONS")
+    api_tenant_quota: int = Field(1000, alias="API_TENANT_QUOTA", ge=1)
     # Per-task run metrics are emitted only when a namespace is configured.
     metrics_namespace: str | None = Field(None, alias="POWERTOOLS_METRICS_NAMESPACE")
     # Set by Lambda: the function's name and the log group it logs to, its own by default, or
@@ -62,6 +66,7 @@ class CronfleetEnvironment(BaseModel):
         "function_name",
         "log_group_name",
         "local_state_dir",
+        "api_task_functions",
         mode="before",
     )
     @classmethod

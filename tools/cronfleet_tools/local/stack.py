@@ -36,6 +36,7 @@ from cronfleet.registry.ownership import TaskOwner
 from cronfleet.registry.secrets import SecretScope
 from cronfleet.registry.wiring import WiringCheck
 from cronfleet.store import Store
+from cronfleet.store.schedules import API_OWNER_PREFIX
 from cronfleet_tools.local import STACK_FILE
 from cronfleet_tools.local.dynamodb_local import (
     ACCESS_KEY,
@@ -277,8 +278,10 @@ class LocalStack:
             applied.append(AppliedTask(definition.task_id, request_type))
         wanted = {definition.task_id for definition in validation.tasks}
         for task_id, task in sorted(known.items()):
-            if task_id not in wanted and not task.deleted:
-                # The Delete comes from the resource that declared the task, as on AWS.
+            made_by_the_api = (task.owner or "").startswith(API_OWNER_PREFIX)
+            if task_id not in wanted and not task.deleted and not made_by_the_api:
+                # The Delete comes from the resource that declared the task, as on AWS; a
+                # schedule made through the API was declared by no template, and stays.
                 owner = TaskOwner.from_key(task.owner) if task.owner else None
                 declared_by = owner.logical_id if owner is not None else task_id
                 self._request("Delete", declared_by, task_id, None, now, registry)

@@ -1,6 +1,6 @@
 """The DynamoDB adapter, ``Store``: the only code in cronfleet that talks to DynamoDB.
 
-It is one object made of five repositories over the same two tables (:mod:`.tables`):
+It is one object made of six repositories over the same two tables (:mod:`.tables`):
 
 ========================  ======================================================  ===========
 repository                what it writes and reads                                 its callers
@@ -10,6 +10,7 @@ repository                what it writes and reads                              
 :mod:`.attempts`          an attempt from PENDING to final, the in-flight index   lifecycle
 :mod:`.ticks`             the dispatcher's heartbeat, the next time with work      dispatcher
 :mod:`.history`           a task's ledger, read back                               CLI, audit
+:mod:`.schedules`         a tenant's API schedules: index pages, quota counter     API
 ========================  ======================================================  ===========
 
 Three rules make every writer safe against every other, whatever the interleaving:
@@ -40,6 +41,7 @@ from typing import TYPE_CHECKING
 from cronfleet.store.attempts import AttemptRepository
 from cronfleet.store.claims import ClaimRepository
 from cronfleet.store.history import HistoryRepository
+from cronfleet.store.schedules import ScheduleRepository
 from cronfleet.store.tables import CLIENT_CONFIG, INTERACTIVE_CONFIG
 from cronfleet.store.tasks import TaskRepository
 from cronfleet.store.ticks import TickRepository
@@ -48,7 +50,14 @@ if TYPE_CHECKING:
     from cronfleet.environment import CronfleetEnvironment
 
 
-class Store(TaskRepository, ClaimRepository, AttemptRepository, TickRepository, HistoryRepository):
+class Store(
+    TaskRepository,
+    ClaimRepository,
+    AttemptRepository,
+    TickRepository,
+    HistoryRepository,
+    ScheduleRepository,
+):
     """Tasks and executions in the two tables of template.yaml."""
 
     @classmethod

@@ -69,6 +69,11 @@ class TaskRecord:
     catchup_through: datetime | None = None
     # When each kind of alert was last sent for this task, by kind (AlertKind's values).
     last_alerts: Mapping[str, datetime] = field(default_factory=dict, hash=False, compare=False)
+    # A schedule made through the API (cronfleet.schedules): its tenant, the caller's own id for
+    # it, and the key that makes creating it again update it instead.
+    tenant: str | None = None
+    external_id: str | None = None
+    dedup_key: str | None = None
 
     @cached_property
     def definition(self) -> TaskDefinition:
@@ -107,6 +112,9 @@ class TaskRecord:
                 for name, value in item.items()
                 if name.startswith(LAST_ALERT_PREFIX) and "S" in value
             },
+            tenant=text_of(item, "tenant"),
+            external_id=text_of(item, "external_id"),
+            dedup_key=text_of(item, "dedup_key"),
         )
 
 

@@ -6,7 +6,7 @@ decide a transaction conditional on the version read, run it, and on a conflict 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 # A writer that lost a version race reads again and decides again, this many times at most.
 VERSION_RACE_ATTEMPTS = 8
+# Items of the tasks table that are no task: the dispatcher's heartbeat, a tenant's counter.
+# No task id can start with it (ids start with a letter or digit).
+_NOT_A_TASK = "#"
+assert DISPATCHER_ITEM.startswith(_NOT_A_TASK)
 
 
 @dataclass
@@ -50,7 +54,7 @@ class TaskRepository(Tables):
             ConsistentRead=True,
         )
         item = response.get("Item")
-        if item is None or task_id == DISPATCHER_ITEM:
+        if item is None or task_id.startswith(_NOT_A_TASK):
             return None
         return TaskRecord.from_item(item)
 
@@ -61,7 +65,7 @@ class TaskRepository(Tables):
             tasks += [
                 TaskRecord.from_item(item)
                 for item in page
-                if item["task_id"]["S"] != DISPATCHER_ITEM
+                if not item["task_id"]["S"].startswith(_NOT_A_TASK)
             ]
         return sorted(tasks, key=lambda task: task.task_id)
 
@@ -72,6 +76,8 @@ class TaskRepository(Tables):
         now: datetime,
         *,
         owner: str,
+        attributes: Mapping[str, str] | None = None,
+        admit: Callable[[TaskRecord | None], list[dict[str, Any]]] | None = None,
     ) -> TaskRecord:
         """Write a definition, keeping runtime state: paused, counters, history, next run.
 
@@ -81,6 +87,10 @@ class TaskRepository(Tables):
         between, in the same transaction. ``owner`` (a TaskOwner key) must own the task, or the
         task must be new, removed, or without a recorded owner; otherwise
         :class:`TaskOwnershipConflict` is raised and nothing is written.
+
+        ``attributes`` are set on the item too (an API schedule's tenant and index keys), and
+        ``admit(current)``, called on every decision with the task as read, may refuse by
+        raising or add items to the transaction (a tenant's counter, within its quota).
         """
         task_id = definition.task_id
 
@@ -91,6 +101,8 @@ class TaskRepository(Tables):
             update = Update().bump_version()
             update.set("definition", definition.model_dump_json(by_alias=True, exclude_none=True))
             update.set("updated_at", slot_key(now)).set("owner", owner).set("deleted", False)
+            for name, value in (attributes or {}).items():
+                update.set(name, value)
             update.set_expression(
                 "created_at",
                 f"if_not_exists({update.path('created_at')}, {update.value(slot_key(now))})",
@@ -139,7 +151,9 @@ class TaskRepository(Tables):
                 if current is not None
                 else f"attribute_not_exists({update.path('task_id')})"
             )
-            return self._decided(decision, task_id, update, condition, now, SkipReason.DISABLED)
+            decided = self._decided(decision, task_id, update, condition, now, SkipReason.DISABLED)
+            decided.items += admit(current) if admit is not None else []
+            return decided
 
         task, _ = self._versioned(task_id, decide)
         assert task is not None
