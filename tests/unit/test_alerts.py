@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -710,3 +711,39 @@ def test_the_sns_client_is_created_only_when_an_alert_is_sent(
     first, second = notifier.client, notifier.client
     assert first is second is client
     assert created == ["sns"]
+
+
+def test_an_api_schedules_alert_carries_its_tenant_for_subscription_filters(
+    sns: Any, sent: list[dict[str, Any]]
+) -> None:
+    # Given a FAILING alert of a schedule a tenant made through the API
+    task = Task(policy(AfterConsecutiveFailures=1))
+    outcome = AttemptOutcome(status=F, ended_at=T0, error_type="RuntimeError", error_message="x")
+    event = AttemptFinished(
+        "s-0123", "2026-11-02T02:00:00Z", 1, outcome, FinishResult(True, F, 0, 1)
+    )
+    [alert] = decide_alerts(task.policy, event)
+    alert = dataclasses.replace(alert, tenant="acme")
+
+    # When it is published
+    with Stubber(sns) as stub:
+        stub.add_response(
+            "publish",
+            {"MessageId": "m-2"},
+            {
+                "TopicArn": STACK_TOPIC,
+                "Subject": ANY,
+                "Message": ANY,
+                "MessageStructure": "json",
+                "MessageAttributes": {
+                    **attributes("FAILING", "s-0123", "critical"),
+                    "tenant": {"DataType": "String", "StringValue": "acme"},
+                },
+            },
+        )
+        SnsNotifier(sns, topic_arn=STACK_TOPIC).publish(alert, LINKS)
+        stub.assert_no_pending_responses()
+
+    # Then the tenant is an attribute a filter policy can match, and in the JSON body too
+    document = json.loads(json.loads(sent[0]["Message"])["default"])
+    assert document["tenant"] == "acme"

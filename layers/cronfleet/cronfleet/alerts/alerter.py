@@ -12,6 +12,7 @@ undoes or breaks the recording of the run.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -222,6 +223,8 @@ class Alerter:
         return True
 
     def _send(self, task: TaskRecord, alert: Alert) -> None:
+        if task.tenant is not None:
+            alert = dataclasses.replace(alert, tenant=task.tenant)
         ids = {"task_id": alert.task_id, "alert": alert.kind.value, "slot": alert.slot}
         if not self._publish(alert, self._links_for(task)):
             return

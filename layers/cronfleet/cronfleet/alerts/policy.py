@@ -94,6 +94,9 @@ class Alert:
     last_alert_at: datetime | None = None  # the alert this one repeats
     reason: str | None = None  # the watchdog's words for STUCK and LOST
     topic_arn: str | None = None  # the task's own topic (AlertPolicy.TopicArn), if any
+    # The tenant of a schedule made through the API: a message attribute, so a subscription's
+    # filter policy can route one tenant's alerts to that tenant.
+    tenant: str | None = None
     severity: Severity = field(init=False)
 
     def __post_init__(self) -> None:

@@ -218,6 +218,7 @@ def as_json(alert: Alert, links: Mapping[str, str]) -> dict[str, Any]:
         "event": alert.kind.value,
         "severity": alert.severity.value,
         "task_id": alert.task_id,
+        "tenant": alert.tenant,
         "slot": alert.slot,
         "attempt": alert.attempt,
         "occurred_at": _iso(alert.occurred_at),
@@ -321,13 +322,16 @@ def render(alert: Alert, links: AlertLinks | None = None) -> dict[str, Any]:
     )
     if len(message.encode()) > MESSAGE_LIMIT_BYTES:  # pragma: no cover - the limits prevent it
         raise ValueError(f"alert message of {len(message.encode())} bytes is too large for SNS")
+    attributes = {
+        "event": {"DataType": "String", "StringValue": alert.kind.value},
+        "task": {"DataType": "String", "StringValue": alert.task_id},
+        "severity": {"DataType": "String", "StringValue": alert.severity.value},
+    }
+    if alert.tenant is not None:
+        attributes["tenant"] = {"DataType": "String", "StringValue": alert.tenant}
     return {
         "Subject": subject(alert),
         "Message": message,
         "MessageStructure": "json",
-        "MessageAttributes": {
-            "event": {"DataType": "String", "StringValue": alert.kind.value},
-            "task": {"DataType": "String", "StringValue": alert.task_id},
-            "severity": {"DataType": "String", "StringValue": alert.severity.value},
-        },
+        "MessageAttributes": attributes,
     }
