@@ -11,7 +11,16 @@ from typing import Annotated
 import typer
 
 import cronfleet
-from cronfleet_tools.cli import audit, importing, local, operate, runs, scaffolding, schedules
+from cronfleet_tools.cli import (
+    audit,
+    importing,
+    local,
+    operate,
+    runs,
+    scaffolding,
+    schedules,
+    schedules_api,
+)
 
 app = typer.Typer(
     name="cronfleet",
@@ -56,6 +65,19 @@ EXAMPLES = {
     "pause": "cronfleet pause ExampleTask --stack cronfleet",
     "resume": "cronfleet resume ExampleTask --stack cronfleet",
     "audit": "cronfleet audit --local --since 2026-11-01T00:00Z --json",
+    "schedules create": (
+        "cronfleet schedules create --stack cronfleet --tenant acme "
+        "--schedule 'cron(0 9 * * ? *)' --function ExampleTaskFunction --dedup-key p42-daily"
+    ),
+    "schedules list": "cronfleet schedules list --local --tenant acme --external-id project-42",
+    "schedules update": (
+        "cronfleet schedules update s-3f9c0a1b2c3d4e5f60718293 --stack cronfleet --tenant acme "
+        "--schedule 'cron(0 10 * * ? *)' --tz Europe/Berlin"
+    ),
+    "schedules delete": (
+        "cronfleet schedules delete s-3f9c0a1b2c3d4e5f60718293 --tenant acme "
+        "--api-url https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/v1"
+    ),
 }
 
 
@@ -63,11 +85,17 @@ new = typer.Typer(
     help="Scaffold something new in this project.", no_args_is_help=True, add_completion=False
 )
 app.add_typer(new, name="new")
+dynamic = typer.Typer(
+    help="A tenant's dynamic schedules, through the stack's schedules API (signed with SigV4).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(dynamic, name="schedules")
 
 
 def _register(name: str, command: typer.models.CommandFunctionType) -> None:
     group, _, subcommand = name.rpartition(" ")
-    on = {"": app, "new": new}[group]
+    on = {"": app, "new": new, "schedules": dynamic}[group]
     on.command(subcommand, epilog=f"Example: {EXAMPLES[name]}")(command)
 
 
@@ -88,6 +116,11 @@ _register("logs", runs.logs)
 _register("pause", operate.pause)
 _register("resume", operate.resume)
 _register("audit", audit.audit_ledger)
+# Dynamic schedules, through a stack's schedules API.
+_register("schedules create", schedules_api.create)
+_register("schedules list", schedules_api.list_schedules)
+_register("schedules update", schedules_api.update)
+_register("schedules delete", schedules_api.delete)
 
 
 def main() -> None:
