@@ -5,6 +5,8 @@ baselines, in one run against one DynamoDB Local. Exits 1 when a figure misses i
 2. Dispatch: 10,000 due tasks in one tick, ``Dispatcher`` with a no-op invoker, against a bare
    boto3 loop doing the same writes with the same parallelism.
 3. Cold start: importing the dispatcher's handler module, against ``import boto3`` alone.
+4. Schedules API: creating 10,000 schedules (1,000 per tenant) and listing one tenant's 1,000,
+   against bare boto3 writes and index queries of the same items (benchmarks/schedules.py).
 
 Performance is measured here, never in timed tests. ``--quick`` uses smaller numbers for a
 smoke run; the default is the design's numbers.
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 
 from botocore.config import Config
 
-from benchmarks import cold_start, dispatch
+from benchmarks import cold_start, dispatch, schedules
 from cronfleet.dispatch.service import MAX_PARALLEL
 from cronfleet_tools.local.dynamodb_local import DynamoDBLocal, DynamoDBLocalError
 
@@ -34,15 +36,23 @@ class Sizes:
     due: int = 100
     dispatched: int = 10_000
     import_runs: int = 21  # import times are noisy on a shared machine: a wider median
+    schedules: int = 10_000
+    per_tenant: int = 1_000
 
 
 FULL = Sizes()
-QUICK = Sizes(registered=10_000, due=100, dispatched=1_000, import_runs=7)
+QUICK = Sizes(
+    registered=10_000, due=100, dispatched=1_000, import_runs=7, schedules=1_000, per_tenant=200
+)
 
 # The targets, as docs/architecture.md states them.
 READS_PER_DUE_TARGET = 2.0  # "on the order of 100 items, not 100,000": at most 2 per due task
 DISPATCH_TARGET = 1.3
 COLD_START_TARGET = 1.5
+# A create validates, reads the task and the tenant's counter, writes, and reads back: four
+# calls where the bare side makes one. A list decodes every item into a record.
+SCHEDULE_CREATE_TARGET = 4.0
+SCHEDULE_LIST_TARGET = 2.0
 
 
 @dataclass(frozen=True)
@@ -77,7 +87,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["reads", "dispatch", "cold-start"],
+        choices=["reads", "dispatch", "cold-start", "schedules"],
         action="append",
         help="run only this figure (repeatable)",
     )
@@ -154,6 +164,32 @@ def cold_start_row(result: cold_start.ColdStart) -> Row:
     )
 
 
+def schedules_rows(figure: schedules.SchedulesFigure) -> list[Row]:
+    say(
+        f"  create: {figure.create_seconds:.2f} s ({figure.created / figure.create_seconds:,.0f}"
+        f"/s) vs bare {figure.bare_create_seconds:.2f} s; list: {figure.list_seconds * 1000:.0f}"
+        f" ms vs bare {figure.bare_list_seconds * 1000:.0f} ms"
+    )
+    return [
+        Row(
+            f"create {figure.created:,} schedules",
+            f"{figure.create_seconds:.2f} s",
+            f"{figure.bare_create_seconds:.2f} s bare boto3",
+            figure.create_ratio,
+            f"<= {SCHEDULE_CREATE_TARGET:g}x",
+            figure.create_ratio <= SCHEDULE_CREATE_TARGET,
+        ),
+        Row(
+            f"list a tenant's {figure.listed:,}",
+            f"{figure.list_seconds * 1000:.0f} ms",
+            f"{figure.bare_list_seconds * 1000:.0f} ms bare boto3",
+            figure.list_ratio,
+            f"<= {SCHEDULE_LIST_TARGET:g}x",
+            figure.list_ratio <= SCHEDULE_LIST_TARGET,
+        ),
+    ]
+
+
 def print_table(rows: list[Row]) -> None:
     headers = ("figure", "cronfleet", "baseline", "ratio", "target", "result")
     cells = [
@@ -175,7 +211,7 @@ def print_table(rows: list[Row]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     sizes = QUICK if arguments.quick else FULL
-    figures = set(arguments.only or ["reads", "dispatch", "cold-start"])
+    figures = set(arguments.only or ["reads", "dispatch", "cold-start", "schedules"])
     started = time.perf_counter()
     say(
         f"cronfleet bench: Python {platform.python_version()}, {os.cpu_count()} CPUs"
@@ -183,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     rows: list[Row] = []
 
-    if figures & {"reads", "dispatch"}:
+    if figures & {"reads", "dispatch", "schedules"}:
         try:
             engine = DynamoDBLocal(in_memory=True).start()
         except DynamoDBLocalError as exc:
@@ -207,6 +243,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     client, sizes.dispatched, arguments.parallel, arguments.rounds, say
                 )
                 rows.append(dispatch_row(throughput))
+            if "schedules" in figures:
+                say(
+                    f"\n4. schedules API: create {sizes.schedules:,} ({sizes.per_tenant:,} per "
+                    f"tenant), list one tenant's {sizes.per_tenant:,}; {arguments.parallel} "
+                    "workers; ScheduleService vs bare boto3"
+                )
+                figure = schedules.measure(
+                    client, sizes.schedules, sizes.per_tenant, arguments.parallel
+                )
+                rows += schedules_rows(figure)
 
     if "cold-start" in figures:
         say(f"\n3. cold start: import time, median of {sizes.import_runs} fresh interpreters")
