@@ -404,10 +404,19 @@ def test_bad_requests_get_their_status_and_field(
     assert "Traceback" not in json.dumps(error)
 
 
-def test_the_openapi_document_lists_every_route(api: Callable[[int], Call]) -> None:
+def test_the_openapi_document_is_valid_and_lists_every_route(api: Callable[[int], Call]) -> None:
+    from openapi_spec_validator import validate
+
     status, document = api(1000)("GET", "/openapi.json")
 
     assert status == 200
+    validate(document)  # raises on any violation of the OpenAPI specification
+    assert document["paths"]["/tenants/{tenant}/schedules"].keys() == {"get", "post"}
+    assert document["paths"]["/tenants/{tenant}/schedules/{schedule_id}"].keys() == {
+        "get",
+        "patch",
+        "delete",
+    }
     assert set(document["paths"]) == {
         "/tenants/{tenant}/schedules",
         "/tenants/{tenant}/schedules/{schedule_id}",
