@@ -568,6 +568,21 @@ def test_retries_end_with_the_last_answer(
     assert len(sleeps) == 2
 
 
+def test_a_delete_retried_after_a_lost_answer_and_then_not_found_is_done(
+    connect: Callable[..., CronfleetClient], sleeps: list[float]
+) -> None:
+    # given a delete whose first answer was lost, and whose retry finds nothing to delete
+    api = FakeApi(
+        httpx.ReadTimeout("timed out"),
+        answer(404, {"error": {"code": "not_found", "message": "no schedule"}}),
+    )
+
+    # when it is deleted, then that is a success: the schedule is gone either way
+    connect(api).delete_schedule("acme", ID)
+
+    assert [request.method for request in api.requests] == ["DELETE", "DELETE"]
+
+
 @pytest.mark.parametrize(
     "call",
     [

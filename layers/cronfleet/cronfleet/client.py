@@ -20,8 +20,8 @@ from an ``<id>.execute-api.<region>.amazonaws.com`` URL first.
 
 Retries: requests that are safe to repeat (GET, PATCH, DELETE, and a create that carries a
 ``deduplicationKey``) are retried on 429, 5xx and connection errors, with exponential backoff
-and jitter (or the server's ``Retry-After``); every attempt is signed anew. Pause, resume,
-trigger and a create without a key are sent once.
+and jitter (or the server's ``Retry-After``); every attempt is signed anew. A delete whose
+retry is answered 404 is done. Pause, resume, trigger and a create without a key are sent once.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ _EXECUTE_API_HOST = re.compile(
 # Objects whose keys are the API's own (converted from snake_case); any other value is sent as
 # it is given: payload, http.headers and http.body belong to the caller.
 _NESTED_FIELDS = frozenset({"http", "retry", "alerts", "catchup"})
+_ATTEMPTS = "cronfleet.attempts"  # in a response's extensions: how many sends it took
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -235,7 +236,11 @@ class CronfleetClient:
         return self._parse(Schedule, self._document(response, 200), response)
 
     def delete_schedule(self, tenant: str, id: str) -> None:
+        """Delete it. A retry answered 404 is a success: an attempt whose answer was lost (a
+        5xx, a dropped connection) deleted it, or it was never there; either way it is gone."""
         response = self._call("DELETE", ("tenants", tenant, "schedules", id), retry=True)
+        if response.status_code == 404 and response.extensions.get(_ATTEMPTS, 1) > 1:
+            return
         self._document(response, 204)
 
     def pause_schedule(self, tenant: str, id: str) -> Schedule:
@@ -308,6 +313,7 @@ class CronfleetClient:
                     ) from exc
                 delay = self._delay(attempt, None)
             else:
+                response.extensions[_ATTEMPTS] = attempt + 1
                 if not retry or attempt >= self._retries:
                     return response
                 if response.status_code not in RETRYABLE_STATUSES:
