@@ -312,6 +312,28 @@ def test_stack_reads_the_schedule_api_url_output(
     stubber.assert_no_pending_responses()
 
 
+def test_cronfleet_api_url_names_the_api_unless_an_option_names_another(
+    serve: Callable[..., FakeApi], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # given CRONFLEET_API_URL in the environment, and a running local stack with its own API
+    monkeypatch.setenv("CRONFLEET_API_URL", API_URL)
+    write_stack_file(tmp_path / ".cronfleet", api_url="http://127.0.0.1:3001/v1")
+    api = serve(answer(200, {"items": [], "nextCursor": None}))
+
+    # when schedules are listed with no option, then with --local
+    plain = cli("list", "--tenant", "acme")
+    api.keys = ReadOnlyCredentials("cronfleetlocal", "cronfleetlocal", None)
+    api.region = "us-east-1"
+    local = cli("list", "--tenant", "acme", "--local")
+
+    # then the variable's API was asked first, and --local won over it
+    assert (plain[0], local[0]) == (0, 0), (plain, local)
+    assert [request.url.host for request in api.requests] == [
+        "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com",
+        "127.0.0.1",
+    ]
+
+
 def write_stack_file(state_dir: Path, **extra: Any) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     info = {

@@ -1,10 +1,10 @@
 """``cronfleet schedules create|list|update|delete``: a tenant's dynamic schedules, through the
 stack's schedules API (:mod:`cronfleet.client`, every request signed with SigV4).
 
-The API is the one ``--api-url URL`` names (or ``CRONFLEET_API_URL``), a deployed stack's
-(``--stack NAME``: its ``ScheduleApiUrl`` output) or the local stack's (``--local``: the
-``api_url`` in its ``stack.json``, signed with the local key). Without any, the running local
-stack of the state directory is used if there is one.
+The API is the one ``--api-url URL`` names, a deployed stack's (``--stack NAME``: its
+``ScheduleApiUrl`` output) or the local stack's (``--local``: the ``api_url`` in its
+``stack.json``, signed with the local key). Without any of them, ``CRONFLEET_API_URL`` names
+it, else the running local stack of the state directory is used if there is one.
 
 Bad input exits 2 naming the option, before anything is sent; a request the API refuses exits 1
 with ``Error: <field>: <message>``, as the API named them.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 # Where the CLI's requests go; tests point it at an httpx.MockTransport.
 transport: httpx.BaseTransport | None = None
 API_URL_OUTPUT = "ScheduleApiUrl"
+API_URL_VARIABLE = "CRONFLEET_API_URL"  # the API when no option names one
 REQUEST_TIMEOUT_SECONDS = 35.0  # past API Gateway's 29 s: its own 504 comes first
 TENANT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 EXTERNAL_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
@@ -54,8 +56,8 @@ ApiUrlOption = Annotated[
     typer.Option(
         "--api-url",
         metavar="URL",
-        envvar="CRONFLEET_API_URL",
-        help="The schedules API's URL, its stage included (instead of --stack or --local).",
+        help=f"The schedules API's URL, its stage included (default: ${API_URL_VARIABLE}, "
+        "unless --stack or --local).",
     ),
 ]
 TenantOption = Annotated[
@@ -297,6 +299,8 @@ def _connect(on: StackChoice, api_url: str | None) -> CronfleetClient:
         refuse("--api-url", "choose one: --api-url URL, --stack NAME or --local")
     if on.local and on.stack:
         refuse("--stack", "choose one: --local or --stack NAME")
+    if api_url is None and not (on.local or on.stack):
+        api_url = os.environ.get(API_URL_VARIABLE) or None
     region, credentials = on.region, None
     if api_url is not None:
         url = api_url
@@ -377,8 +381,6 @@ def _local_api(state_dir: Path) -> tuple[str, str, Any]:
 
     Only these keys of its ``stack.json`` are read (and its runner's pid, to know it runs).
     """
-    import os
-
     from botocore.credentials import Credentials
 
     from cronfleet_tools.local.dynamodb_local import ACCESS_KEY, SECRET_KEY
