@@ -151,7 +151,7 @@ def test_create_sends_the_options_as_the_apis_fields_and_shows_the_schedule(
     assert 'Payload {"full": true}' in page
 
 
-def test_create_with_a_key_that_matched_says_no_second_schedule_was_made(
+def test_create_with_a_key_that_matched_says_it_updated_that_schedule(
     serve: Callable[..., FakeApi],
 ) -> None:
     serve(answer(200, schedule_json(created=False, deduplicationKey="p42-daily")))
@@ -162,8 +162,8 @@ def test_create_with_a_key_that_matched_says_no_second_schedule_was_made(
     )  # fmt: skip
 
     assert code == 0, output
-    assert f"A schedule with deduplication key p42-daily exists: {ID}; none was added." in flat(
-        output
+    assert f"Updated schedule {ID}, which has deduplication key p42-daily: no second one." in (
+        flat(output)
     )
 
 

@@ -182,8 +182,9 @@ class CronfleetClient:
     # --- the routes ----------------------------------------------------------------------------
 
     def create_schedule(self, tenant: str, **fields: Any) -> Schedule:
-        """Create a schedule; with a ``deduplication_key`` that matches one, that one is
-        returned (``created`` False) and no second is made, so such a create is retried."""
+        """Create a schedule. With a ``deduplication_key`` the tenant already has, that
+        schedule is written with these fields instead (``created`` False), never a second: so
+        such a create is retried."""
         body = _api_fields(fields)
         response = self._call(
             "POST",

@@ -117,7 +117,7 @@ def create(
         typer.Option(
             "--dedup-key",
             metavar="KEY",
-            help="Creating again with this key makes no second schedule (and may be retried).",
+            help="Creating again with this key updates that schedule, never adds a second.",
         ),
     ] = None,
     enabled: EnabledOption = None,
@@ -139,7 +139,7 @@ def create(
         return
     if made.created is False:
         key = made.deduplication_key or dedup_key
-        plain(f"A schedule with deduplication key {key} exists: {made.id}; none was added.")
+        plain(f"Updated schedule {made.id}, which has deduplication key {key}: no second one.")
     else:
         plain(f"Created schedule {made.id} for tenant {tenant}.")
     console.print(schedule_page(made))
