@@ -129,6 +129,12 @@ def test_repository_functions_get_globals_own_variables_and_resolved_references(
     # a function without EventInvokeConfig has no destination and Lambda's 2 retries
     recorder = functions["RecorderFunction"]
     assert (recorder.on_failure, recorder.max_retries) == (None, 2)
+    # a parameter's default resolves; a !Sub naming functions that only exist once deployed
+    # is empty, as SAM CLI leaves it
+    api = functions["ApiFunction"]
+    assert api.environment["API_TENANT_QUOTA"] == "1000"
+    assert api.environment["API_TASK_FUNCTIONS"] == ""
+    assert api.timeout_seconds == 29
     assert set(functions) == {
         "RegistryFunction",
         "DispatcherFunction",
@@ -136,6 +142,7 @@ def test_repository_functions_get_globals_own_variables_and_resolved_references(
         "ExampleTaskFunction",
         "HttpTaskFunction",
         "WeeklyDigestFunction",
+        "ApiFunction",
     }
 
 

@@ -7,6 +7,7 @@ template.yaml shows up here instead of in a deployed stack.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.integration
 
 DUE_INDEX = "due-index"
 INFLIGHT_INDEX = "inflight-index"
+TENANT_INDEX = "tenant-index"
 
 
 def _n(value: int) -> dict[str, str]:
@@ -254,3 +256,113 @@ def test_execution_history_expires_through_ttl_on_expires_at(
     # then: TTL is on, on expires_at
     assert ttl["TimeToLiveStatus"] == "ENABLED"
     assert ttl["AttributeName"] == declared["AttributeName"] == "expires_at"
+
+
+def _tenant_page(
+    client: DynamoDBClient, table: str, tenant: str, external_id: str | None = None
+) -> list[dict[str, Any]]:
+    condition, values = "tenant = :tenant", {":tenant": _s(tenant)}
+    if external_id is not None:
+        condition += " AND begins_with(tenant_sort, :external)"
+        values[":external"] = _s(f"{external_id}#")
+    return _query_all(
+        client,
+        TableName=table,
+        IndexName=TENANT_INDEX,
+        KeyConditionExpression=condition,
+        ExpressionAttributeValues=values,
+    )
+
+
+def test_tenant_index_lists_only_a_tenants_live_schedules_in_external_id_order(
+    dynamodb: DynamoDBClient, tables: Tables, unique: str
+) -> None:
+    # given: two schedules of a tenant (one with an external id), one of another tenant, a
+    # template task (no tenant) and a deleted schedule (its tenant_sort removed)
+    tenant, other = f"acme-{unique}", f"globex-{unique}"
+    rows = {
+        f"s-b-{unique}": (tenant, f"project-42#s-b-{unique}"),
+        f"s-a-{unique}": (tenant, f"#s-a-{unique}"),
+        f"s-c-{unique}": (other, f"#s-c-{unique}"),
+        f"s-d-{unique}": (tenant, f"project-7#s-d-{unique}"),
+    }
+    for task_id, (owner, sort) in rows.items():
+        dynamodb.put_item(
+            TableName=tables.tasks,
+            Item={"task_id": _s(task_id), "tenant": _s(owner), "tenant_sort": _s(sort)},
+        )
+    dynamodb.put_item(TableName=tables.tasks, Item={"task_id": _s(f"template-{unique}")})
+    dynamodb.update_item(
+        TableName=tables.tasks,
+        Key={"task_id": _s(f"s-d-{unique}")},
+        UpdateExpression="SET deleted = :yes REMOVE tenant_sort",
+        ExpressionAttributeValues={":yes": {"BOOL": True}},
+    )
+
+    # when: the API lists the tenant's schedules, then those of one external id
+    listed = [item["task_id"]["S"] for item in _tenant_page(dynamodb, tables.tasks, tenant)]
+    by_external = _tenant_page(dynamodb, tables.tasks, tenant, "project-42")
+
+    # then: only the tenant's live schedules, those without an external id first
+    assert listed == [f"s-a-{unique}", f"s-b-{unique}"]
+    assert [item["task_id"]["S"] for item in by_external] == [f"s-b-{unique}"]
+
+
+def test_tenant_index_holds_what_a_listed_schedule_shows_not_its_run_counters(
+    dynamodb: DynamoDBClient, tables: Tables, unique: str
+) -> None:
+    # given: a schedule with its definition and state, and the counters runs keep on the item
+    task_id, tenant = f"s-{unique}", f"acme-{unique}"
+    dynamodb.put_item(
+        TableName=tables.tasks,
+        Item={
+            "task_id": _s(task_id),
+            "tenant": _s(tenant),
+            "tenant_sort": _s(f"#{task_id}"),
+            "definition": _s('{"Schedule": "rate(1 hour)"}'),
+            "paused": {"BOOL": False},
+            "next_run": _s("2025-01-06T10:00:00Z"),
+            "owner": _s(f"api#{tenant}"),
+            "version": _n(3),
+            "stats_runs": _n(12),
+            "dur_b4": _n(2),
+        },
+    )
+
+    # when: it is read from the index
+    (item,) = _tenant_page(dynamodb, tables.tasks, tenant)
+
+    # then: the listed fields are there, the run counters are not
+    assert item["definition"] == _s('{"Schedule": "rate(1 hour)"}')
+    assert (item["owner"], item["version"]) == (_s(f"api#{tenant}"), _n(3))
+    assert "stats_runs" not in item
+    assert "dur_b4" not in item
+
+
+def test_the_local_runtime_creates_the_tenant_index_as_the_template_declares(
+    dynamodb: DynamoDBClient, template: dict[str, Any], repo_root: Path, unique: str
+) -> None:
+    from cronfleet_tools.local.dynamodb_local import create_tables_from_template
+
+    # given: the template's declaration of the index
+    declared = next(
+        index
+        for index in template["Resources"]["TasksTable"]["Properties"]["GlobalSecondaryIndexes"]
+        if index["IndexName"] == TENANT_INDEX
+    )
+
+    # when: the local runtime builds its tables from template.yaml
+    names = create_tables_from_template(dynamodb, repo_root / "template.yaml", f"local-{unique}-")
+    try:
+        table = dynamodb.describe_table(TableName=names["TasksTable"])["Table"]
+    finally:
+        for name in names.values():
+            dynamodb.delete_table(TableName=name)
+
+    # then: the tasks table has the index, with the declared keys and projection
+    (index,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == TENANT_INDEX]
+    assert index["KeySchema"] == declared["KeySchema"]
+    assert index["Projection"]["ProjectionType"] == "INCLUDE"
+    assert set(index["Projection"]["NonKeyAttributes"]) == set(
+        declared["Projection"]["NonKeyAttributes"]
+    )

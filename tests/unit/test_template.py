@@ -101,19 +101,21 @@ def test_code_uris_are_function_folders_not_the_repository(template: dict[str, A
 def test_every_function_logs_to_the_stacks_log_group_with_retention(
     template: dict[str, Any], transformed: dict[str, Any]
 ) -> None:
-    # One log group, its retention set once: a function without it would log to a group Lambda
-    # creates itself, kept forever.
-    (log_group_id,) = _resources(template, LOG_GROUP)
-    log_group = template["Resources"][log_group_id]["Properties"]
-    assert log_group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    # One log group for every function, its retention set once: a function without it would
+    # log to a group Lambda creates itself, kept forever. Every other log group of the stack
+    # (the API's access logs) is kept as long.
+    log_groups = _resources(template, LOG_GROUP)
+    for logical_id, group in log_groups.items():
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, logical_id
+    log_group = log_groups["FunctionLogGroup"]["Properties"]
     assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${AWS::StackName}"}
 
     functions = _resources(transformed, "AWS::Lambda::Function")
     assert len(functions) == len(_functions(template))
     for logical_id, function in functions.items():
-        assert function["Properties"]["LoggingConfig"] == {"LogGroup": {"Ref": log_group_id}}, (
-            logical_id
-        )
+        assert function["Properties"]["LoggingConfig"] == {
+            "LogGroup": {"Ref": "FunctionLogGroup"}
+        }, logical_id
 
 
 def test_every_function_has_a_sample_event(template: dict[str, Any], events_dir: Path) -> None:

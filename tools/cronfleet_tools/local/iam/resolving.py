@@ -47,13 +47,27 @@ def transform(template: Mapping[str, Any]) -> dict[str, Any]:
     to_py27_compatible_template(sam, parameters)
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=REGION))
     result: dict[str, Any] = undo_mark_unicode_str_in_template(
-        translator.translate(sam, parameter_values=parameters, get_managed_policy_map=dict)
+        translator.translate(
+            sam,
+            parameter_values=parameters,
+            feature_toggle=_NoFeatures(),
+            get_managed_policy_map=dict,
+        )
     )
     # The translator counts what it did, for a publisher that here publishes nothing; left
     # unpublished, the counts make it warn on stderr when it is collected, in the middle of
     # whatever the command prints.
     translator.metrics.publish()
     return result
+
+
+class _NoFeatures:
+    """The hosted transform's feature flags, unknown offline: all off, as the translator's
+    default has them, but without the warning the default prints on stderr for each flag it is
+    asked about (an API with an OpenApiVersion asks). The translator only calls is_enabled."""
+
+    def is_enabled(self, feature_name: str) -> bool:
+        return False
 
 
 # --- resolving the template's values -------------------------------------------------------------
