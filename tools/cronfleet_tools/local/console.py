@@ -62,6 +62,11 @@ class ConsoleReporter:
             f"[bold]cronfleet[/] local stack: DynamoDB Local at {stack.dynamodb.endpoint_url}, "
             f"state in {stack.state_dir}/; tasks from {stack.template_path}: {changes or 'none'}"
         )
+        if stack.info is not None and stack.info.api_url:
+            self.console.print(
+                f"Schedule API at {stack.info.api_url} (requests signed with SigV4 for "
+                "execute-api, key cronfleetlocal/cronfleetlocal, us-east-1)"
+            )
         self.console.print(
             f"In another terminal: {cronfleet_command()} status --local "
             f"--state-dir {stack.state_dir}  "
@@ -98,6 +103,9 @@ class ConsoleReporter:
         if envelope:
             line.append(f" {envelope.get('task_id')} {envelope.get('slot')}")
             line.append(f" #{envelope.get('attempt')}")
+        request = _api_request_of(invocation.event)
+        if request:
+            line.append(f" {request}")
         if elsewhere:
             line.append(" (cronfleet trigger)", style="cyan")
         if invocation.failed:
@@ -188,7 +196,16 @@ def _envelope_of(event: Any) -> dict[str, Any] | None:
     return _envelope_of(payload)
 
 
+def _api_request_of(event: Any) -> str | None:
+    """The method and path of a request the local API ran the function for."""
+    if isinstance(event, dict) and "httpMethod" in event and "requestContext" in event:
+        return f"{event['httpMethod']} {event.get('path')}"
+    return None
+
+
 def _result_status(result: Any) -> str:
+    if isinstance(result, dict) and "statusCode" in result:
+        return f"HTTP {result['statusCode']}"  # the proxy response the local API answered
     if isinstance(result, dict):
         return str(result.get("status", "ok"))
     return "ok"

@@ -8,6 +8,10 @@
   (:mod:`cronfleet_tools.local.lambda_process`), with failures sent on to the recorder.
 - Alerts go through the real SNS notifier to a local topic that prints them
   (:mod:`cronfleet_tools.local.topic`).
+- The template's REST API, if it has one, is served on a loopback port as
+  `sam local start-api` serves it (:mod:`cronfleet_tools.local.api`); ``stack.json`` has its
+  URL (``api_url``). A function that invokes another through the Lambda API reaches the
+  runner's local Lambda (:mod:`cronfleet_tools.local.lambda_endpoint`).
 - Http tasks read their secrets through Powertools, as deployed, from a local SSM and Secrets
   Manager endpoint serving ``secrets.json`` in the state directory
   (:mod:`cronfleet_tools.local.secrets`), and trust ``CRONFLEET_LOCAL_CA_FILE``'s CA besides
@@ -49,9 +53,11 @@ from cronfleet.lifecycle.attempts import Attempts
 from cronfleet.registry.problems import Problem
 from cronfleet.store import Store
 from cronfleet_tools.local import iam
+from cronfleet_tools.local.api import LocalApi, load_api
 from cronfleet_tools.local.console import cronfleet_command
 from cronfleet_tools.local.dynamodb_local import ACCESS_KEY, REGION, SECRET_KEY
 from cronfleet_tools.local.functions import LOCAL_STACK_NAME, load_env_vars, load_functions
+from cronfleet_tools.local.lambda_endpoint import LocalLambdaEndpoint
 from cronfleet_tools.local.lambda_process import Invocation, LocalLambda
 from cronfleet_tools.local.secrets import SECRETS_FILE, LocalSecrets, load_secrets
 from cronfleet_tools.local.stack import AppliedTask, LocalStack, LocalStackError, LocalStackInfo
@@ -189,9 +195,11 @@ class LocalRunner:
             # is still ahead at the replay's start is a valid task of the replay.
             clock.use(replay)
         try:
-            validation = validate_template(load_template(options.template))
+            template = load_template(options.template)
+            validation = validate_template(template)
             if validation.problems:
                 raise TemplateProblems(validation.problems)
+            api_definition = load_api(template)  # the template's REST API, if it has one
             env_vars = load_env_vars(options.env_vars)
             # Both are checked before anything starts, so a typo is one clear error.
             load_secrets(options.state_dir / SECRETS_FILE)
@@ -202,6 +210,8 @@ class LocalRunner:
         options.state_dir.mkdir(parents=True, exist_ok=True)
         topic = LocalTopic(options.state_dir / "alerts.jsonl", self._alerted)
         secrets = LocalSecrets(options.state_dir / SECRETS_FILE)
+        api = LocalApi(api_definition) if api_definition is not None else None
+        invoke_endpoint = LocalLambdaEndpoint()
         stack = LocalStack(
             options.state_dir,
             options.template,
@@ -209,6 +219,8 @@ class LocalRunner:
             env_vars=options.env_vars,
             secrets_endpoint_url=secrets.endpoint_url,
             ca_bundle=write_ca_bundle(ca_bundle, options.state_dir),
+            api_url=api.url if api is not None else "",
+            lambda_endpoint_url=invoke_endpoint.endpoint_url,
         )
         try:
             with stack:
@@ -227,6 +239,10 @@ class LocalRunner:
                     roles=roles,
                 )
                 try:
+                    invoke_endpoint.start(lambdas)
+                    if api is not None:
+                        # As `sam local start-api`: each request runs its function synchronously.
+                        api.start(lambdas)
                     dispatcher = self._dispatcher(stack, lambdas, topic, now, roles.get(DISPATCHER))
                     # The deploy runs as the registry function, under its own role.
                     registry = _store_as(stack, roles.get(REGISTRY))
@@ -248,7 +264,13 @@ class LocalRunner:
                             topic.stop()
                         finally:
                             secrets.stop()
+                            if api is not None:
+                                api.stop()  # after the reporter's last look, as the topic
+                            invoke_endpoint.stop()
         finally:
+            if api is not None:
+                api.stop()  # their ports, when the stack did not start
+            invoke_endpoint.stop()
             clock.use(None)
         return self.summary
 
@@ -407,6 +429,10 @@ def local_lambda(
         runtime_environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = info.secrets_endpoint_url
     if info.ca_bundle:
         runtime_environment[CA_BUNDLE_VARIABLE] = info.ca_bundle
+    if info.lambda_endpoint_url:
+        # A function that invokes another (the schedules API's manual runs) reaches the
+        # runner's LocalLambda, as `sam local start-lambda` serves them.
+        runtime_environment["AWS_ENDPOINT_URL_LAMBDA"] = info.lambda_endpoint_url
     return LocalLambda(
         functions,
         runtime_environment=runtime_environment,

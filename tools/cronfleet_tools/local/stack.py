@@ -83,6 +83,12 @@ class LocalStackInfo:
     # .secrets), and the CA bundle they trust (cronfleet_tools.local.trust), if one was given.
     secrets_endpoint_url: str = ""
     ca_bundle: str = ""
+    # The template's REST API, served by the runner (cronfleet_tools.local.api): the stage's
+    # URL, as ScheduleApiUrl is on AWS. Empty when the template has no API.
+    api_url: str = ""
+    # Lambda's Invoke for the functions that invoke others (cronfleet_tools.local
+    # .lambda_endpoint), served by the runner.
+    lambda_endpoint_url: str = ""
 
     def store(self) -> Store:
         # DynamoDB Local accepts any credentials; these keep botocore from looking for real ones.
@@ -140,8 +146,12 @@ class LocalStack:
         env_vars: Path | None = None,
         secrets_endpoint_url: str = "",
         ca_bundle: Path | None = None,
+        api_url: str = "",
+        lambda_endpoint_url: str = "",
     ) -> None:
         self.state_dir = state_dir
+        self.api_url = api_url
+        self.lambda_endpoint_url = lambda_endpoint_url
         self.template_path = template_path
         self.topic_endpoint_url = topic_endpoint_url
         self.secrets_endpoint_url = secrets_endpoint_url
@@ -224,6 +234,8 @@ class LocalStack:
             state_dir=str(self.state_dir.resolve()),
             secrets_endpoint_url=self.secrets_endpoint_url,
             ca_bundle=str(self.ca_bundle.resolve()) if self.ca_bundle else "",
+            api_url=self.api_url,
+            lambda_endpoint_url=self.lambda_endpoint_url,
         )
         # Whole or not at all: a second terminal may read it at any moment.
         partial = stack_file.with_name(f".{STACK_FILE}.{os.getpid()}")
