@@ -379,7 +379,7 @@ def test_a_bad_body_is_refused_naming_the_field_and_writes_nothing(
         ("POST", "/tenants/{t}/schedules", "{not json", {}, 400, None),
         ("GET", "/tenants/{t}/schedules", None, {"cursor": "bm90LWEtY3Vyc29y"}, 400, "cursor"),
         ("GET", "/tenants/{t}/schedules", None, {"limit": "1000"}, 422, "limit"),
-        ("GET", "/tenants/{t}/schedules/not-an-id", None, {}, 422, "schedule_id"),
+        ("GET", "/tenants/{t}/schedules/not-an-id", None, {}, 422, "id"),
         ("GET", "/tenants/bad%23tenant/schedules", None, {}, 422, "tenant"),
         ("GET", "/tenants/{t}/schedules/s-000000000000000000000000", None, {}, 404, None),
     ],

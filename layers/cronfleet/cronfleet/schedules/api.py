@@ -54,6 +54,7 @@ IdPath = Annotated[str, Path(pattern=SCHEDULE_ID_PATTERN, description="A schedul
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page.")]
 Cursor = Annotated[str | None, Query(max_length=2048, description="From the previous page.")]
 BASE = "/tenants/<tenant>/schedules"
+PATH_FIELDS = {"schedule_id": "id"}
 
 
 def error(status: int, code: str, message: str, field: str | None = None) -> Response[str]:
@@ -97,6 +98,8 @@ def build_api(service: Callable[[], ScheduleService]) -> APIGatewayRestResolver:
             return error(400, "malformed_body", "the body is not JSON")
         where, *rest = location or ["body"]
         field = ".".join(rest) if where == "body" else ".".join(rest) or where
+        # Named as the API names it: the path's {schedule_id} is the schedule's "id".
+        field = PATH_FIELDS.get(field, field)
         return error(422, "invalid", str(first.get("msg", "invalid")), field or None)
 
     def unexpected(exc: Exception) -> Response[str]:
