@@ -26,6 +26,8 @@ from urllib.parse import quote, unquote
 
 from botocore.utils import normalize_url_path
 
+from cronfleet.errors import CronfleetError
+
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "execute-api"
 TERMINATOR = "aws4_request"
@@ -33,7 +35,7 @@ AMZ_DATE = "%Y%m%dT%H%M%SZ"
 CLOCK_SKEW = timedelta(minutes=5)  # how far the signing time may be from now, either way
 
 
-class SignatureRejected(Exception):
+class SignatureRejected(CronfleetError):
     """A refusal as API Gateway answers it: 403 with this error type and message."""
 
     def __init__(self, error_type: str, message: str) -> None:
