@@ -427,3 +427,38 @@ def test_the_openapi_document_is_valid_and_lists_every_route(api: Callable[[int]
         "/tenants/{tenant}/schedules/{schedule_id}/stats",
         "/openapi.json",
     }
+
+
+def test_a_deploy_cannot_take_over_an_api_schedule(
+    api: Callable[[int], Call], tenant: str, store: Store
+) -> None:
+    from cronfleet.registry.custom_resource import CustomResourceEvent, respond
+
+    # given a schedule made through the API
+    _, schedule = api(1000)("POST", f"/tenants/{tenant}/schedules", DAILY_NY)
+
+    # when a template declares a task of the same Name
+    event = {
+        "RequestType": "Create",
+        "ResponseURL": "https://cloudformation-custom-resource-response.s3.amazonaws.com/x",
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/other/1",
+        "RequestId": str(uuid.uuid4()),
+        "LogicalResourceId": "Hijack",
+        "ResourceType": "Custom::ScheduledTask",
+        "ResourceProperties": {
+            "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:registry",
+            "Name": schedule["id"],
+            "Schedule": "rate(1 minute)",
+            "Function": "fn",
+        },
+    }
+    response = respond(event, CustomResourceEvent.model_validate(event), store, NOW)
+
+    # then the deploy fails on Name, naming the owner, and the schedule is as it was
+    assert response.status == "FAILED"
+    assert response.reason is not None
+    assert response.reason.startswith("Hijack.Name:")
+    assert f"api#{tenant}" in response.reason
+    task = store.get_task(schedule["id"])
+    assert task is not None
+    assert task.definition.schedule == "0 9 * * *"
