@@ -1,11 +1,12 @@
 """Dynamic schedules end to end: made through the API, run by the local runtime, read back.
 
-The runner replays Sunday 2026-11-01 00:00Z to Monday the 2nd 15:00Z at full speed, the day US
-clocks fall back (02:00 EDT becomes 01:00 EST at 06:00Z). Before its first tick (the reporter's
-``started``, with the stack and its API up), one project's three schedules are created through
-the local API with :class:`cronfleet.client.CronfleetClient`, signed with the local key:
+The runner replays a week, Sunday 2026-11-01 00:00Z to Sunday the 8th 15:00Z, at full speed;
+it starts on the day US clocks fall back (02:00 EDT becomes 01:00 EST at 06:00Z). Before its
+first tick (the reporter's ``started``, with the stack and its API up), one project's three
+schedules are created through the local API with :class:`cronfleet.client.CronfleetClient`,
+signed with the local key:
 
-- daily 09:00 America/New_York: 14:00Z on both days, 09:00 EST after the change;
+- daily 09:00 America/New_York: 14:00Z every day, 09:00 EST after the change;
 - weekly Monday 09:00 UTC: the 2nd at 09:00Z;
 - monthly on the 1st 10:30 UTC: the 1st at 10:30Z.
 
@@ -15,10 +16,13 @@ the stack still up) their executions and stats are read through the API.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
+from cronsim import CronSim
 
 from cronfleet.client import CronfleetClient, Execution, Schedule, Stats
 from cronfleet_tools.local.dynamodb_local import REGION
@@ -29,7 +33,15 @@ from tests.support.local_api import LOCAL_CREDENTIALS, Recorder, template_withou
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)  # a Sunday, the 1st of the month
-UNTIL = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # Monday, after 09:00 in New York
+UNTIL = datetime(2026, 11, 8, 15, 0, tzinfo=UTC)  # a week on, after 09:00 in New York
+# The daily schedule's slots, by an engine independent of ours.
+DAILY_SLOTS = [
+    slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for slot in itertools.takewhile(
+        lambda at: at <= UNTIL,
+        CronSim("0 9 * * *", START.astimezone(ZoneInfo("America/New_York"))),
+    )
+]
 TENANT = "acme"
 PROJECT = "project-42"
 SEED = {
@@ -125,8 +137,10 @@ def test_the_local_runtime_runs_each_schedule_at_its_slots(replay: Replay) -> No
     }
 
     # then each ran at its slots: 09:00 New York is 14:00Z on both sides of the change
+    assert len(DAILY_SLOTS) == 8
+    assert {slot[11:] for slot in DAILY_SLOTS} == {"14:00:00Z"}
     assert slots == {
-        "daily": ["2026-11-01T14:00:00Z", "2026-11-02T14:00:00Z"],
+        "daily": DAILY_SLOTS,
         "weekly": ["2026-11-02T09:00:00Z"],
         "monthly": ["2026-11-01T10:30:00Z"],
     }
@@ -150,7 +164,7 @@ def test_the_stats_count_the_runs_of_each_schedule(replay: Replay) -> None:
     }
 
     # then they count the runs above
-    assert counts == {"daily": (2, 2, 0), "weekly": (1, 1, 0), "monthly": (1, 1, 0)}
+    assert counts == {"daily": (8, 8, 0), "weekly": (1, 1, 0), "monthly": (1, 1, 0)}
 
 
 def test_the_task_function_ran_once_per_slot_and_the_api_for_each_request(
@@ -159,13 +173,10 @@ def test_the_task_function_ran_once_per_slot_and_the_api_for_each_request(
     # given what the runner reported
     runs = replay.recorder.runs_of("ExampleTaskFunction")
 
-    # then the task function ran four times, on the replay's clock at each slot
-    assert sorted(run.started_at.strftime("%Y-%m-%dT%H:%M") for run in runs) == [
-        "2026-11-01T10:30",
-        "2026-11-01T14:00",
-        "2026-11-02T09:00",
-        "2026-11-02T14:00",
-    ]
+    # then the task function ran once per slot, on the replay's clock at each slot
+    assert sorted(run.started_at.strftime("%Y-%m-%dT%H:%M:00Z") for run in runs) == sorted(
+        [*DAILY_SLOTS, "2026-11-02T09:00:00Z", "2026-11-01T10:30:00Z"]
+    )
     # and the API's function once per request the client made
     assert len(replay.recorder.runs_of("ApiFunction")) >= len(SEED) * 3 + 1
     assert replay.summary.skipped_minutes > 0  # the replay jumped over the idle minutes
