@@ -75,3 +75,50 @@ def test_a_schedule_is_created_listed_updated_and_deleted_through_the_local_api(
     assert deleted == (0, f"Deleted schedule {made['id']} of tenant acme.\n")
     assert gone[0] == 1
     assert gone[1].startswith("Error: no schedule")
+
+
+def test_the_operator_commands_work_on_a_schedule_made_through_the_api(
+    stack: RunningStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a schedule made through the local API
+    state_dir = Path(stack.info.state_dir)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    local = ["--local", "--state-dir", str(state_dir)]
+    made = runner.invoke(
+        app,
+        [
+            *("schedules", "create", "--schedule", "rate(1 day)"),
+            *("--function", "ExampleTaskFunction", "--payload", '{"report": "ops"}'),
+            *("--tenant", "ops", "--json", *local),
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    schedule_id = json.loads(made.output)["id"]
+
+    def cli(*args: str) -> tuple[int, str]:
+        result = runner.invoke(app, [*args, *local])
+        return result.exit_code, result.output
+
+    # when an operator looks at it, pauses, resumes and triggers it, as any task
+    status = cli("status", "--json")
+    described = cli("describe", schedule_id)
+    paused = cli("pause", schedule_id)
+    resumed = cli("resume", schedule_id)
+    triggered = cli("trigger", schedule_id)
+    history = cli("history", schedule_id, "--json")
+
+    # then each command treats it as a task of the stack
+    assert status[0] == 0, status[1]
+    assert schedule_id in {task["task"] for task in json.loads(status[1])}
+    assert described[0] == 0, described[1]
+    assert "Every day" in described[1]
+    assert paused[0] == 0, paused[1]
+    assert resumed[0] == 0, resumed[1]
+    assert triggered[0] == 0, triggered[1]
+    assert "SUCCEEDED" in triggered[1]
+    assert history[0] == 0, history[1]
+    (run,) = json.loads(history[1])
+    assert (run["trigger"], run["status"]) == ("manual", "SUCCEEDED")
