@@ -462,3 +462,34 @@ def test_a_deploy_cannot_take_over_an_api_schedule(
     task = store.get_task(schedule["id"])
     assert task is not None
     assert task.definition.schedule == "0 9 * * *"
+
+
+class _BrokenStore(Store):
+    """A store whose reads fail as a defect would, with a message holding an internal detail."""
+
+    def get_task(self, task_id: str) -> None:  # type: ignore[override]
+        raise RuntimeError("connection pool of /var/task/secret-config.json exhausted")
+
+
+def test_an_unexpected_failure_is_a_500_that_leaks_nothing(
+    store: Store, lambda_queue: QueuedLambda, tenant: str
+) -> None:
+    # given a service whose store fails in a way no rule expects
+    broken = _BrokenStore(store.tasks_table, store.executions_table, client=store.client)
+    service = ScheduleService(
+        broken, attempts=lambda: Attempts(broken, lambda_queue), functions=FUNCTIONS, quota=10
+    )
+    app = build_api(lambda: service)
+    event = proxy_event("GET", f"/tenants/{tenant}/schedules/s-{'0' * 24}")
+
+    # when a request meets it
+    response = app.resolve(event, None)
+
+    # then the caller gets a 500 with the request's id to quote, and no internals
+    assert response["statusCode"] == 500
+    body = json.loads(response["body"])
+    assert body["error"]["code"] == "internal"
+    assert event["requestContext"]["requestId"] in body["error"]["message"]
+    assert "secret" not in response["body"]
+    assert "var/task" not in response["body"]
+    assert "Traceback" not in response["body"]
