@@ -493,3 +493,43 @@ def test_an_unexpected_failure_is_a_500_that_leaks_nothing(
     assert "secret" not in response["body"]
     assert "var/task" not in response["body"]
     assert "Traceback" not in response["body"]
+
+
+def test_concurrent_creates_of_one_deduplication_key_make_one_schedule_counted_once(
+    api: Callable[[int], Call], tenant: str, store: Store
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    call = api(1000)
+    base = f"/tenants/{tenant}/schedules"
+
+    # when eight callers create the same key at once (a client's retries racing, say)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: call("POST", base, DAILY_NY), range(8)))
+
+    # then one created it, the others found it, and the tenant holds one schedule
+    assert sorted(status for status, _ in answers) == [200] * 7 + [201]
+    assert len({body["id"] for _, body in answers}) == 1
+    assert len(call("GET", base)[1]["items"]) == 1
+    assert store.schedules_of(tenant) == 1
+
+
+def test_concurrent_creates_past_the_quota_admit_exactly_the_quota(
+    api: Callable[[int], Call], tenant: str, store: Store
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    call = api(5)
+    base = f"/tenants/{tenant}/schedules"
+    body = {"schedule": "rate(1 hour)", "function": "ExampleTaskFunction"}
+
+    # when twelve different schedules are created at once against a quota of five
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(lambda _: call("POST", base, body), range(12)))
+
+    # then exactly five exist, the rest were refused, and the counter agrees with the list
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [201] * 5 + [409] * 7, answers
+    assert all(b["error"]["code"] == "quota_exceeded" for s, b in answers if s == 409)
+    assert len(call("GET", base)[1]["items"]) == 5
+    assert store.schedules_of(tenant) == 5
