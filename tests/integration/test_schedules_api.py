@@ -533,3 +533,45 @@ def test_concurrent_creates_past_the_quota_admit_exactly_the_quota(
     assert all(b["error"]["code"] == "quota_exceeded" for s, b in answers if s == 409)
     assert len(call("GET", base)[1]["items"]) == 5
     assert store.schedules_of(tenant) == 5
+
+
+@pytest.mark.parametrize("route", ["create", "delete"])
+def test_a_write_whose_response_was_lost_counts_the_schedule_once(
+    store: Store, lambda_queue: QueuedLambda, tenant: str, route: str, dynamodb_local: Any
+) -> None:
+    from tests.support.faults import FaultInjector, FaultKind
+
+    # given a service whose DynamoDB connection loses the answer of the route's transaction
+    # after it committed (botocore then sends the same request again)
+    lossy = Store(store.tasks_table, store.executions_table, client=dynamodb_local.client())
+    faults = FaultInjector(seed=5, rate=0).attach(lossy.client)
+    service = ScheduleService(
+        lossy,
+        attempts=lambda: Attempts(lossy, lambda_queue),
+        functions=FUNCTIONS,
+        quota=10,
+        now=lambda: NOW,
+    )
+    app = build_api(lambda: service)
+
+    def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        response = app.resolve(proxy_event(method, path, body), None)
+        return response["statusCode"], json.loads(response["body"]) if response["body"] else None
+
+    base = f"/tenants/{tenant}/schedules"
+    if route == "delete":
+        _, made = call("POST", base, DAILY_NY)
+    faults.force(FaultKind.LOST_RESPONSE, on="TransactWriteItems")
+
+    # when the write is made
+    if route == "create":
+        status, made = call("POST", base, DAILY_NY)
+        expected = (201, 1)
+    else:
+        status, _ = call("DELETE", f"{base}/{made['id']}")
+        expected = (204, 0)
+
+    # then the answer was lost once, it answered as if nothing was, and the counter moved once
+    assert faults.injected[FaultKind.LOST_RESPONSE] == 1
+    assert (status, store.schedules_of(tenant)) == expected
+    assert len(call("GET", base)[1]["items"]) == expected[1]
