@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -66,6 +67,19 @@ RegionOption = Annotated[
 def refuse(option: str, message: str) -> NoReturn:
     """Exit with status 2 and a message that names the option at fault."""
     raise typer.BadParameter(message, param_hint=option)
+
+
+def payload_option(text: str | None) -> dict[str, Any] | None:
+    """``--payload``: a JSON object, or exit 2 naming the option and what is wrong."""
+    if text is None:
+        return None
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        refuse("--payload", f"not JSON: {exc.msg} at column {exc.colno}")
+    if not isinstance(payload, dict):
+        refuse("--payload", f"must be a JSON object, not {type(payload).__name__}")
+    return payload
 
 
 def fail(message: str) -> NoReturn:

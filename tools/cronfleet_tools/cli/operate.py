@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress
@@ -23,6 +23,7 @@ from cronfleet_tools.cli.common import (
     error_console,
     fail,
     on_a_stack,
+    payload_option,
     refuse,
 )
 
@@ -118,18 +119,6 @@ def history(
     console.print(history_table(record.task_id, executions, payload))
 
 
-def _payload(text: str | None) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as exc:
-        refuse("--payload", f"not JSON: {exc.msg} at column {exc.colno}")
-    if not isinstance(payload, dict):
-        refuse("--payload", f"must be a JSON object, not {type(payload).__name__}")
-    return payload
-
-
 @on_a_stack
 def trigger(
     task: TaskArgument,
@@ -165,7 +154,7 @@ def trigger(
     """
     from cronfleet_tools.cli.runs import WAIT_MARGIN_SECONDS, report_manual_run, wait_for_attempt
 
-    body = _payload(payload)  # checked before anything else is touched
+    body = payload_option(payload)  # checked before anything else is touched
     target = on.resolve()
     record = registered_task(target, task)
     if record.deleted:

@@ -29,6 +29,7 @@ from cronfleet_tools.cli.common import (
     fail,
     internal_errors,
     on_a_stack,
+    payload_option,
     plain,
     refuse,
 )
@@ -267,23 +268,11 @@ def _fields(
         "timezone": timezone,
         "function": function,
         "http": None if http_url is None else {"url": http_url},
-        "payload": _payload(payload),
+        "payload": payload_option(payload),
         "externalId": external_id,
         "enabled": enabled,
     }
     return {name: value for name, value in fields.items() if value is not None}
-
-
-def _payload(text: str | None) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as exc:
-        refuse("--payload", f"not JSON: {exc.msg} at column {exc.colno}")
-    if not isinstance(payload, dict):
-        refuse("--payload", f"must be a JSON object, not {type(payload).__name__}")
-    return payload
 
 
 # --- the API ---------------------------------------------------------------------------------
