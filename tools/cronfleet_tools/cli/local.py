@@ -59,12 +59,24 @@ def run_local(
             help="Start with one manual run of every enabled task.",
         ),
     ] = False,
+    cold: Annotated[
+        bool,
+        typer.Option(
+            "--cold",
+            help="A new process for every invocation, as `sam local invoke` runs one, instead "
+            "of warm workers kept between invocations as Lambda keeps sandboxes.",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show idle ticks too.")] = False,
 ) -> None:
     """Run the whole stack locally: DynamoDB Local, the dispatcher, the task functions.
 
     Live, it ticks at each minute boundary until Ctrl-C. With --start and --until it replays
     that window on a simulated clock; slots keep their logical times.
+
+    A function's first invocation starts its process (a cold start); later ones reuse an idle
+    one of the same function, whose module state persists, as in a Lambda sandbox. A timeout or
+    a crash discards it. --cold starts a new process for every invocation instead.
 
     Http tasks read their secrets from secrets.json in the state directory (a JSON object of
     parameter or secret names to values); CRONFLEET_LOCAL_CA_FILE names a CA the functions
@@ -88,6 +100,7 @@ def run_local(
         until=end,
         speed=_parse_speed(speed),
         trigger_all=trigger_all,
+        cold=cold,
     )
     reporter = ConsoleReporter(console, clock.now, verbose=verbose)
     try:

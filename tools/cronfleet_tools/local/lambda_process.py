@@ -1,10 +1,15 @@
-"""Run the template's functions locally, each invocation in its own process, as Lambda would.
+"""Run the template's functions locally, in sandboxes of their own, as Lambda would.
 
 :class:`LocalLambda` is the local stand-in for the Lambda service:
 
-- :meth:`LocalLambda.run` is a synchronous invoke: a fresh Python process imports the handler
-  with the function's environment, the handler runs once, and the function's timeout is
-  enforced by killing the process, which is reported as Lambda reports it (``Sandbox.Timedout``).
+- :meth:`LocalLambda.run` is a synchronous invoke. The function's first invocation is a cold
+  start: a new Python process imports the handler with the function's environment (the init
+  phase, limited to 10 seconds). Later ones go to an idle process of the same function, a warm
+  worker, as Lambda reuses a sandbox (:mod:`cronfleet_tools.local.warm`); a timeout or a crash
+  discards it. With ``warm=False`` (``cronfleet run --cold``) every invocation gets a new
+  process, which runs the handler once. Either way the function's timeout is enforced by
+  killing the process, which is reported as Lambda reports it (``Sandbox.Timedout``), and each
+  invocation's output goes to its own log file.
 - :meth:`LocalLambda.invoke` is ``InvocationType=Event``: the invoke returns at once, the run
   happens on a worker thread, and a failed run (an unhandled error, a crash, a timeout) goes to
   the function's on-failure destination as the record Lambda sends, after the configured
@@ -34,6 +39,7 @@ from typing import Any
 from cronfleet.invoker import InvokeError
 from cronfleet_tools.local.bootstrap import CLOCK_VARIABLE
 from cronfleet_tools.local.functions import LocalFunction
+from cronfleet_tools.local.warm import Setup, WarmWorkers, Worker
 
 logger = logging.getLogger(__name__)
 
@@ -104,11 +110,18 @@ class LocalLambda:
     # Lambda's own check before it hands a failure to a function's on-failure destination: the
     # failing function's role must allow invoking it (logical id of the source, destination).
     authorize_destination: Callable[[str, str], None] | None = None
+    # Keep warm workers between invocations, as Lambda keeps sandboxes (cronfleet_tools.local
+    # .warm); False (`--cold`): a new process for every invocation.
+    warm: bool = True
     _pool: ThreadPoolExecutor | None = field(default=None, init=False)
     _pending: set[Future[None]] = field(default_factory=set, init=False)
     _processes: set[subprocess.Popen[bytes]] = field(default_factory=set, init=False)
     _closing: bool = field(default=False, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _workers: WarmWorkers = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._workers = WarmWorkers(keep=self.max_concurrency)
 
     # --- InvocationType=RequestResponse ------------------------------------------------------
 
@@ -117,11 +130,46 @@ class LocalLambda:
         request_id = str(uuid.uuid4())
         log_path = self.log_dir / function.logical_id / f"{request_id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        result_path = log_path.with_suffix(".result.json")
         started_at = self.clock()
         environment = self._environment(function, started_at)
-        read_end, write_end = os.pipe()
         began = time.monotonic()
+        outcome = None
+        if self.warm:
+            outcome = self._run_warm(function, request_id, event, environment, log_path)
+        if outcome is None:  # --cold, or after shutdown: a process of its own
+            outcome = self._run_cold(function, request_id, event, environment, log_path)
+        invocation = Invocation(
+            function=function.logical_id,
+            request_id=request_id,
+            event=event,
+            started_at=started_at,
+            ended_at=self.clock(),
+            duration_seconds=time.monotonic() - began,
+            result=outcome.get("result"),
+            error_type=outcome.get("errorType"),
+            error_message=outcome.get("errorMessage"),
+            log_path=log_path,
+        )
+        # Journalled for the `make run` window, which shows runs other processes started too.
+        # (Imported here: the journal reads Invocations back, so it imports this module.)
+        from cronfleet_tools.local.journal import JOURNAL_FILE, append
+
+        append(self.log_dir / JOURNAL_FILE, invocation)
+        if self.on_invocation is not None:
+            self.on_invocation(invocation)
+        return invocation
+
+    def _run_cold(
+        self,
+        function: LocalFunction,
+        request_id: str,
+        event: Any,
+        environment: dict[str, str],
+        log_path: Path,
+    ) -> dict[str, Any]:
+        """One invocation in a process of its own, which exits after it."""
+        result_path = log_path.with_suffix(".result.json")
+        read_end, write_end = os.pipe()
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [
@@ -156,26 +204,71 @@ class LocalLambda:
         if outcome is None:  # the process finished on its own
             outcome = self._read_result(result_path, process.returncode, request_id)
         result_path.unlink(missing_ok=True)
-        invocation = Invocation(
-            function=function.logical_id,
-            request_id=request_id,
-            event=event,
-            started_at=started_at,
-            ended_at=self.clock(),
-            duration_seconds=time.monotonic() - began,
-            result=outcome.get("result"),
-            error_type=outcome.get("errorType"),
-            error_message=outcome.get("errorMessage"),
-            log_path=log_path,
-        )
-        # Journalled for the `make run` window, which shows runs other processes started too.
-        # (Imported here: the journal reads Invocations back, so it imports this module.)
-        from cronfleet_tools.local.journal import JOURNAL_FILE, append
+        return outcome
 
-        append(self.log_dir / JOURNAL_FILE, invocation)
-        if self.on_invocation is not None:
-            self.on_invocation(invocation)
-        return invocation
+    def _run_warm(
+        self,
+        function: LocalFunction,
+        request_id: str,
+        event: Any,
+        environment: dict[str, str],
+        log_path: Path,
+    ) -> dict[str, Any] | None:
+        """One invocation in a warm worker of the function (:mod:`cronfleet_tools.local.warm`),
+        started for it if none is idle; None once the workers are shut down."""
+        setup = Setup.of(
+            function.logical_id, function.handler, function.code_dir, self.python, environment
+        )
+        request = {
+            "request_id": request_id,
+            "event": event,
+            "timeout": function.timeout_seconds,
+            "clock": environment.get(CLOCK_VARIABLE),
+            "log": str(log_path),
+        }
+        worker = self._workers.take(setup)
+        if worker is not None:
+            log_path.write_bytes(b"")  # the worker appends; readers find the file at once
+            if worker.send(request):
+                return self._finish(worker, function, request_id)
+            # It died while idle (killed from outside): a new sandbox serves the invocation.
+            self._workers.discard(worker, exited=True)
+        if self._workers.closed:
+            return None
+        with log_path.open("wb") as log:
+            worker = Worker.start(setup, environment, log)
+        if not self._workers.add(worker):
+            return None
+        worker.send(request)  # read first thing; if the worker is gone, receive says so
+        try:
+            ready = worker.receive(INIT_TIMEOUT_SECONDS)
+        except TimeoutError:
+            self._workers.discard(worker)
+            return {
+                "errorType": "Runtime.InitError",
+                "errorMessage": f"Init did not finish within {INIT_TIMEOUT_SECONDS} seconds",
+            }
+        if ready is None:
+            return _exit_error(request_id, self._workers.discard(worker, exited=True))
+        if "init_error" in ready:  # reported as Lambda reports it; the worker exits
+            self._workers.discard(worker, exited=True)
+            init_error: dict[str, Any] = ready["init_error"]
+            return init_error
+        return self._finish(worker, function, request_id)
+
+    def _finish(self, worker: Worker, function: LocalFunction, request_id: str) -> dict[str, Any]:
+        """Wait for a busy worker's outcome within the function's timeout; keep the worker
+        unless the sandbox is gone (a timeout, a crash), as Lambda keeps it."""
+        try:
+            message = worker.receive(function.timeout_seconds)
+        except TimeoutError:
+            self._workers.discard(worker)
+            return self._timed_out(function)
+        if message is None:  # the runtime exited: killed, out of memory, os._exit()
+            return _exit_error(request_id, self._workers.discard(worker, exited=True))
+        self._workers.release(worker)
+        outcome: dict[str, Any] = message["outcome"]
+        return outcome
 
     def _wait(
         self, process: subprocess.Popen[bytes], function: LocalFunction, ready: int, event: bytes
@@ -198,13 +291,16 @@ class LocalLambda:
             process.wait(timeout=function.timeout_seconds)
         except subprocess.TimeoutExpired:
             _kill(process)
-            ended = self.clock().astimezone(UTC).isoformat(timespec="milliseconds")
-            return {
-                "errorType": TIMED_OUT,
-                "errorMessage": f"{ended.replace('+00:00', 'Z')} Task timed out after "
-                f"{function.timeout_seconds:.2f} seconds",
-            }
+            return self._timed_out(function)
         return None
+
+    def _timed_out(self, function: LocalFunction) -> dict[str, Any]:
+        ended = self.clock().astimezone(UTC).isoformat(timespec="milliseconds")
+        return {
+            "errorType": TIMED_OUT,
+            "errorMessage": f"{ended.replace('+00:00', 'Z')} Task timed out after "
+            f"{function.timeout_seconds:.2f} seconds",
+        }
 
     @staticmethod
     def _read_result(path: Path, returncode: int, request_id: str) -> dict[str, Any]:
@@ -213,11 +309,7 @@ class LocalLambda:
             return outcome
         except (FileNotFoundError, json.JSONDecodeError):
             # Killed, out of memory, or os._exit(): no result, as when a Lambda runtime dies.
-            return {
-                "errorType": "Runtime.ExitError",
-                "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
-                f"exit status {returncode}",
-            }
+            return _exit_error(request_id, returncode)
 
     def _environment(self, function: LocalFunction, started_at: datetime) -> dict[str, str]:
         layer = Path(__file__).resolve().parents[2]  # layers/cronfleet, as /opt/python
@@ -311,7 +403,8 @@ class LocalLambda:
         """Stop taking invokes; wait for the runs under way, or with ``kill`` end them now.
 
         A killed run records nothing, as when a Lambda sandbox disappears: its attempt stays
-        RUNNING until the watchdog times it out on a later tick.
+        RUNNING until the watchdog times it out on a later tick. The warm workers are stopped
+        either way; a run after this one gets a process of its own, as with ``--cold``.
         """
         with self._lock:
             pool, self._pool = self._pool, None
@@ -319,8 +412,23 @@ class LocalLambda:
             processes = list(self._processes) if kill else []
         for process in processes:
             _kill(process)
+        if kill:
+            self._workers.shutdown(kill=True)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        self._workers.shutdown()
+
+    def worker_pids(self) -> set[int]:
+        """The processes of the warm workers, idle or busy (for tests and the benchmark)."""
+        return self._workers.pids()
+
+
+def _exit_error(request_id: str, returncode: int) -> dict[str, Any]:
+    return {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+        f"exit status {returncode}",
+    }
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:

@@ -4,8 +4,10 @@
   applied through the registry's custom-resource code, as a deploy applies them.
 - The dispatcher ticks once a minute with the event EventBridge Scheduler sends. It runs in
   this process, because a replay ticks up to ten thousand times; everything it invokes runs as
-  `sam local invoke` would run it, each invocation in its own process
-  (:mod:`cronfleet_tools.local.lambda_process`), with failures sent on to the recorder.
+  Lambda would run it, in a process of its own: a function's first invocation starts one, and
+  later ones reuse it while it is warm, as Lambda reuses a sandbox (``cold``: a new process
+  every time, as `sam local invoke` runs it; :mod:`cronfleet_tools.local.lambda_process`),
+  with failures sent on to the recorder.
 - Alerts go through the real SNS notifier to a local topic that prints them
   (:mod:`cronfleet_tools.local.topic`).
 - The template's REST API, if it has one, is served on a loopback port as
@@ -95,6 +97,9 @@ class RunOptions:
     speed: float | None = 1.0  # simulated minutes per real minute; None runs as fast as it can
     trigger_all: bool = False  # one manual run of every enabled task at startup
     concurrency: int = 4
+    # A new process for every invocation, instead of warm workers kept between them
+    # (cronfleet_tools.local.warm): slower, and no module state survives an invocation.
+    cold: bool = False
     # A CA the functions trust besides the public ones (cronfleet_tools.local.trust).
     ca_file: Path | None = field(default_factory=trusted_ca_from_environment)
 
@@ -237,6 +242,7 @@ class LocalRunner:
                     concurrency=options.concurrency,
                     on_invocation=self._invoked,
                     roles=roles,
+                    warm=not options.cold,
                 )
                 try:
                     invoke_endpoint.start(lambdas)
@@ -381,6 +387,7 @@ def local_lambda(
     concurrency: int = 4,
     on_invocation: Callable[[Invocation], None] | None = None,
     roles: dict[str, iam.Enforcement] | None = None,
+    warm: bool = True,
 ) -> LocalLambda:
     """The local Lambda service of a running local stack: the template's functions, with the
     environment `sam local invoke` would give them, pointed at the stack's tables and topic."""
@@ -443,6 +450,7 @@ def local_lambda(
         on_invocation=on_invocation,
         region=info.region,
         authorize_destination=lambda source, target: roles[source].check_invoke(target),
+        warm=warm,
     )
 
 
