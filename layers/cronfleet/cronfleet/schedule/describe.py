@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from cron_descriptor import ExpressionDescriptor, Options
 
 _UNITS = ((86400, "day"), (3600, "hour"), (60, "minute"))
+_PLURALS = {"day-of-month": "days-of-month", "day-of-week": "days-of-week"}
 
 
 def describe_interval(seconds: int) -> str:
@@ -45,3 +46,13 @@ def describe_cron(fields: Sequence[str], *, aws: bool, written: str) -> str:
         # a status table, an alert email or `cronfleet next`.
         return written
     return description
+
+
+def describe_hashed(hashed: Sequence[tuple[str, str]]) -> str:
+    """``with H as minute 37 and hour 14``: what each H of a task resolved to."""
+    parts = [
+        f"{name} {text}" if text.isdigit() else f"{_PLURALS.get(name, name + 's')} {text}"
+        for name, text in hashed
+    ]
+    joined = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"with H as {joined}"

@@ -11,6 +11,14 @@ class ScheduleError(CronfleetError, ValueError):
     """
 
 
+class MissingHashKey(ScheduleError):
+    """An expression with ``H`` parsed without the task id its values are hashed from.
+
+    Apart from the other errors so that a caller can name the input that was missing (the CLI's
+    ``--task``) rather than blame the expression.
+    """
+
+
 def quoted(text: str, *, quote: bool = True) -> str:
     """Echo user input in a message: briefly, and on one line whatever it holds."""
     if len(text) > 40:

@@ -7,6 +7,9 @@ Four syntaxes are accepted, all at one-minute resolution:
 - ``rate(N minutes|hours|days)``, an elapsed-time interval;
 - ``at(yyyy-mm-ddThh:mm:ss)``, one run at a local time.
 
+Cron fields may hold ``H``, a value hashed from the task id (``hash_key``): see
+:mod:`cronfleet.schedule.fields`.
+
 Every run time is an aware UTC ``datetime`` on a whole minute.
 """
 
@@ -29,6 +32,9 @@ from cronfleet.schedule.fields import CronSpec, ascii_number, parse_aws_cron, pa
 _RATE = re.compile(r"rate\(\s*(?P<value>[^\s)]+)\s+(?P<unit>[A-Za-z]+)\s*\)")
 _AT = re.compile(r"at\((?P<when>[^)]*)\)")
 _AT_FORMAT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
+# Could the expression hold an H item? An H that no letter touches: 'THU', 'hours' and '@hourly'
+# do not count, so an expression without H is cached once, whatever the task.
+_MAY_HASH = re.compile(r"(?<![A-Za-z])H(?![A-Za-z])", re.IGNORECASE)
 _WRAPPED = re.compile(r"(?P<kind>[A-Za-z]+)\((?P<body>.*)\)", re.DOTALL)
 _RATE_UNITS = {"minute": 60, "hour": 3600, "day": 86400}
 _SUB_MINUTE_UNITS = {"second", "seconds", "millisecond", "milliseconds"}
@@ -153,6 +159,16 @@ class Schedule(ABC):
     def is_one_time(self) -> bool:
         return False
 
+    @property
+    def resolved_expression(self) -> str:
+        """The expression with every ``H`` written as the values it resolved to."""
+        return self.expression
+
+    @property
+    def hashed_fields(self) -> tuple[tuple[str, str], ...]:
+        """(field name, resolved text) of each field that holds an ``H``."""
+        return ()
+
     def iter_runs(self, after: datetime) -> Iterator[datetime]:
         current = self.next_run(_require_aware(after))
         while current is not None:
@@ -196,7 +212,7 @@ class CronSchedule(Schedule):
         self.spec = spec
         self.is_aws = aws
         self.kind = "aws-cron" if aws else "cron"
-        self._calendar = WallCalendar(spec)
+        self._calendar = _wall_calendar(spec)
 
     def _next_after(self, after: datetime) -> datetime | None:
         return timeline.next_instant(
@@ -209,10 +225,23 @@ class CronSchedule(Schedule):
     def matches_wall_time(self, wall: datetime) -> bool:
         return self._calendar.matches(wall)
 
+    @property
+    def resolved_expression(self) -> str:
+        if not self.spec.hashed:
+            return self.expression
+        fields = " ".join(self.spec.fields_text)
+        return f"cron({fields})" if self.is_aws else fields
+
+    @property
+    def hashed_fields(self) -> tuple[tuple[str, str], ...]:
+        return self.spec.hashed
+
     def describe(self) -> str:
-        from cronfleet.schedule.describe import describe_cron  # cron-descriptor loads lazily
+        from cronfleet.schedule.describe import describe_cron, describe_hashed
 
         words = describe_cron(self.spec.fields_text, aws=self.is_aws, written=self.expression)
+        if self.spec.hashed:
+            words += f", {describe_hashed(self.spec.hashed)}"
         return f"{words} ({self.timezone.key})"
 
 
@@ -281,23 +310,31 @@ def _require_aware(moment: datetime) -> datetime:
     return moment
 
 
-def parse_schedule(expression: str, timezone: str | ZoneInfo = "UTC") -> Schedule:
+def parse_schedule(
+    expression: str, timezone: str | ZoneInfo = "UTC", *, hash_key: str | None = None
+) -> Schedule:
     """Parse any supported expression. Raises :class:`ScheduleError` with a clear reason.
 
+    ``hash_key`` is the task id that ``H`` in a cron field is hashed from; an expression with
+    ``H`` and no ``hash_key`` raises :class:`~cronfleet.schedule.errors.MissingHashKey`.
+
     Schedules are immutable, so parses are cached: a dispatcher sees the same few expressions
-    on every tick.
+    on every tick. The task id is part of the cache key only when the expression may hold an H.
     """
-    if isinstance(timezone, ZoneInfo):
-        return _parse_cached(expression, timezone.key)
-    return _parse_cached(expression, timezone)
+    if hash_key is not None and (
+        not isinstance(expression, str) or not _MAY_HASH.search(expression)
+    ):
+        hash_key = None
+    zone_name = timezone.key if isinstance(timezone, ZoneInfo) else timezone
+    return _parse_cached(expression, zone_name, hash_key)
 
 
 @lru_cache(maxsize=4096)
-def _parse_cached(expression: str, timezone: str) -> Schedule:
-    return _parse(expression, load_timezone(timezone))
+def _parse_cached(expression: str, timezone: str, hash_key: str | None) -> Schedule:
+    return _parse(expression, load_timezone(timezone), hash_key)
 
 
-def _parse(expression: str, zone: ZoneInfo) -> Schedule:
+def _parse(expression: str, zone: ZoneInfo, hash_key: str | None) -> Schedule:
     if not isinstance(expression, str) or not expression.strip():
         raise ScheduleError("schedule is empty")
     if len(expression) > MAX_EXPRESSION_LENGTH:
@@ -308,11 +345,11 @@ def _parse(expression: str, zone: ZoneInfo) -> Schedule:
     text = expression.strip()
     wrapped = _WRAPPED.fullmatch(text)
     if wrapped is None:
-        schedule: Schedule = _cron(text, zone, parse_unix_cron(text), aws=False)
+        schedule: Schedule = _cron(text, zone, parse_unix_cron(text, hash_key=hash_key), aws=False)
     else:
         kind, body = wrapped["kind"].lower(), wrapped["body"].strip()
         if kind == "cron":
-            schedule = _cron(text, zone, parse_aws_cron(body), aws=True)
+            schedule = _cron(text, zone, parse_aws_cron(body, hash_key=hash_key), aws=True)
         elif kind == "rate":
             schedule = RateSchedule(text, zone, _parse_rate(text))
         elif kind == "at":
@@ -325,14 +362,28 @@ def _parse(expression: str, zone: ZoneInfo) -> Schedule:
     return schedule
 
 
+@lru_cache(maxsize=4096)
+def _wall_calendar(spec: CronSpec) -> WallCalendar:
+    # Shared by every schedule of one spec: a fleet written 'H * * * *' is thousands of task ids
+    # but at most 60 specs, and building a calendar (croniter's parse) is the costly part.
+    return WallCalendar(spec)
+
+
+@lru_cache(maxsize=4096)
+def _runs_at_all(spec: CronSpec, zone: ZoneInfo, aws: bool) -> bool:
+    # The search starts at a fixed instant so that validity does not depend on today's date.
+    first_year = min(spec.years) if spec.years else 2000
+    schedule = CronSchedule(" ".join(spec.fields_text), zone, spec, aws=aws)
+    return schedule.next_run(datetime(first_year - 1, 12, 30, tzinfo=UTC)) is not None
+
+
 def _cron(text: str, zone: ZoneInfo, spec: CronSpec, *, aws: bool) -> CronSchedule:
     schedule = CronSchedule(text, zone, spec, aws=aws)
-    # An expression such as '0 0 30 2 *' parses but never runs: say so now, not never. The
-    # search starts at a fixed instant so that validity does not depend on today's date.
-    first_year = min(spec.years) if spec.years else 2000
-    if schedule.next_run(datetime(first_year - 1, 12, 30, tzinfo=UTC)) is None:
+    # An expression such as '0 0 30 2 *' parses but never runs: say so now, not never.
+    if not _runs_at_all(spec, zone, aws):
         within = f"within {SEARCH_HORIZON_YEARS} years" if spec.years is None else "in its years"
-        raise ScheduleError(f"'{text}' matches no date {within}")
+        resolved = f" (resolved to '{schedule.resolved_expression}')" if spec.hashed else ""
+        raise ScheduleError(f"'{text}'{resolved} matches no date {within}")
     return schedule
 
 

@@ -63,6 +63,9 @@ from cronfleet.registry.url_safety import url_refusal
 from cronfleet.schedule import Schedule, ScheduleError, parse_schedule
 from cronfleet.schedule.expression import AtSchedule, CronSchedule
 
+# The task id that H in a schedule is hashed from while the Name itself is invalid (and reported).
+_STAND_IN_TASK_ID = "task"
+
 
 class _Properties(BaseModel):
     """CloudFormation properties: PascalCase aliases, nothing unknown, immutable once valid."""
@@ -257,15 +260,22 @@ class TaskDefinition(_Properties):
         return LAMBDA_MAX_TIMEOUT_SECONDS
 
     def compiled_schedule(self) -> Schedule:
-        """The schedule engine's view of Schedule in Timezone (both already validated)."""
-        return parse_schedule(self.schedule, self.timezone)
+        """The schedule engine's view of Schedule in Timezone (both already validated), with
+        any ``H`` hashed from the task id."""
+        return parse_schedule(self.schedule, self.timezone, hash_key=self.task_id)
 
     @field_validator("schedule")
     @classmethod
     def _valid_schedule(cls, expression: str, info: ValidationInfo) -> str:
         # An invalid Timezone is reported on its own; the expression is still checked, in UTC.
+        # So is an invalid Name: H is then checked with a stand-in id, rather than reported as
+        # having none.
         try:
-            schedule = parse_schedule(expression, info.data.get("timezone", "UTC"))
+            schedule = parse_schedule(
+                expression,
+                info.data.get("timezone", "UTC"),
+                hash_key=info.data.get("name", _STAND_IN_TASK_ID),
+            )
         except ScheduleError as exc:
             raise invalid(str(exc)) from None
         now = admitted_at(info)
