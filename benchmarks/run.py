@@ -7,6 +7,8 @@ baselines, in one run against one DynamoDB Local. Exits 1 when a figure misses i
 3. Cold start: importing the dispatcher's handler module, against ``import boto3`` alone.
 4. Schedules API: creating 10,000 schedules (1,000 per tenant) and listing one tenant's 1,000,
    against bare boto3 writes and index queries of the same items (benchmarks/schedules.py).
+5. Local replay: the sample template replayed by `cronfleet run --speed max` with warm function
+   workers, against ``--cold`` (a process per invocation), same window (benchmarks/local_replay.py).
 
 Performance is measured here, never in timed tests. ``--quick`` uses smaller numbers for a
 smoke run; the default is the design's numbers.
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 
 from botocore.config import Config
 
-from benchmarks import cold_start, dispatch, schedules
+from benchmarks import cold_start, dispatch, local_replay, schedules
 from cronfleet.dispatch.service import MAX_PARALLEL
 from cronfleet_tools.local.dynamodb_local import DynamoDBLocal, DynamoDBLocalError
 
@@ -87,7 +89,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["reads", "dispatch", "cold-start", "schedules"],
+        choices=["reads", "dispatch", "cold-start", "schedules", "local-replay"],
         action="append",
         help="run only this figure (repeatable)",
     )
@@ -211,7 +213,9 @@ def print_table(rows: list[Row]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     sizes = QUICK if arguments.quick else FULL
-    figures = set(arguments.only or ["reads", "dispatch", "cold-start", "schedules"])
+    figures = set(
+        arguments.only or ["reads", "dispatch", "cold-start", "schedules", "local-replay"]
+    )
     started = time.perf_counter()
     say(
         f"cronfleet bench: Python {platform.python_version()}, {os.cpu_count()} CPUs"
@@ -257,6 +261,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "cold-start" in figures:
         say(f"\n3. cold start: import time, median of {sizes.import_runs} fresh interpreters")
         rows.append(cold_start_row(cold_start.cold_start(sizes.import_runs)))
+
+    if "local-replay" in figures:
+        rows += [Row(*row) for row in local_replay.report(quick=arguments.quick, say=say)]
 
     say(f"\nThe performance figures, measured in {time.perf_counter() - started:.0f} s:")
     print_table(rows)
