@@ -191,7 +191,7 @@ def test_next_refuses_what_used_to_crash_it_as_bad_input(expression: str, messag
 
 def test_a_crash_inside_next_is_an_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a fault inside the engine (a bug standing in for any)
-    def broken(expression: str, timezone: object) -> None:
+    def broken(expression: str, timezone: object, *, hash_key: str | None = None) -> None:
         raise RecursionError("a bug")
 
     monkeypatch.setattr("cronfleet_tools.cli.schedules.parse_schedule", broken)

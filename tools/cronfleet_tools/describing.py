@@ -54,8 +54,12 @@ class TaskDescription:
         """The definition and the counters, as (label, text) lines."""
         definition = self.task.definition
         stats = self.task.stats
+        schedule = definition.schedule
+        resolved = definition.compiled_schedule().resolved_expression
+        if resolved != schedule:
+            schedule += f", for this task {resolved}"  # the values its H resolved to
         return [
-            ("Schedule", f"{definition.schedule}: {self.status.schedule_text}"),
+            ("Schedule", f"{schedule}: {self.status.schedule_text}"),
             ("Timezone", definition.timezone),
             ("State", self._state()),
             ("Target", _target(definition)),
@@ -114,6 +118,7 @@ class TaskDescription:
         return {
             **self.status.as_json(),
             "definition": self.task.definition.model_dump(mode="json", by_alias=True),
+            "resolved_schedule": self.task.definition.compiled_schedule().resolved_expression,
             "paused": self.task.paused,
             "removed": self.task.deleted,
             "next_runs": [slot_key(run) for run in self.next_runs],
