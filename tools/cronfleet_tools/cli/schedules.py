@@ -200,7 +200,8 @@ def preview(
         typer.Option(
             "--herd",
             help="Instead of each task's runs, the busiest UTC minutes of the week from --after "
-            "across all enabled tasks, and the tasks that make them up.",
+            "(read in UTC when it has no offset) across all enabled tasks, and the tasks that "
+            "make them up.",
         ),
     ] = False,
     top: Annotated[
