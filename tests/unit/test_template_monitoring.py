@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from cronfleet_tools.local import iam
 
@@ -181,11 +183,11 @@ def test_no_role_grants_every_action_or_writes_to_every_resource(
             assert writes == [], (role, statement)
 
 
-def test_dispatcher_may_invoke_exactly_this_stacks_task_functions(
-    transformed: dict[str, Any],
-) -> None:
-    # Given the stack deployed under a name long enough that CloudFormation shortens it in the
-    # generated function names, next to a sibling stack whose name starts the same way
+def _invoke_rights(
+    transformed: dict[str, Any], function: str
+) -> tuple[dict[str, str], Callable[[str], bool], list[str]]:
+    """The generated names, whether ``function`` may invoke a name, and a sibling stack's task
+    and dispatch worker, for a stack whose long name CloudFormation shortens in those names."""
     stack = "cronfleet-production-eu-west-1-billing-team"
     names = {
         logical_id: f"{stack[:20]}-{logical_id}-A1B2C3"
@@ -194,24 +196,45 @@ def test_dispatcher_may_invoke_exactly_this_stacks_task_functions(
     }
     naming = iam.Naming(names, stack_name=stack)
     tags = iam.function_tags(transformed, naming)
-    sibling = f"{stack}-staging-ExampleTaskFunction-Z9Y8X7"
-    tags[sibling] = {"cronfleet:role": "task", "cronfleet:stack": f"{stack}-staging"}
-    dispatcher = iam.function_policies(transformed, naming)["DispatcherFunction"]
+    siblings = {
+        f"{stack}-staging-ExampleTaskFunction-Z9Y8X7": "task",
+        f"{stack}-staging-DispatchWorkerFunction-Z9Y8X7": "dispatch-worker",
+    }
+    for sibling, role in siblings.items():
+        tags[sibling] = {"cronfleet:role": role, "cronfleet:stack": f"{stack}-staging"}
+    policy = iam.function_policies(transformed, naming)[function]
     calls = iam.Calls(naming, tags)
 
-    def may_invoke(function: str) -> bool:
-        (needed,) = calls.needed("lambda", "Invoke", {"FunctionName": function})
-        return dispatcher.allows(needed.action, needed.resource, needed.context)
+    def may_invoke(name: str) -> bool:
+        (needed,) = calls.needed("lambda", "Invoke", {"FunctionName": name})
+        return policy.allows(needed.action, needed.resource, needed.context)
 
-    # Then every task function of this stack can be invoked, whatever its name...
+    return names, may_invoke, list(siblings)
+
+
+@pytest.mark.parametrize(
+    ("function", "machinery"),
+    [
+        # The dispatcher hands busy shards to the dispatch worker...
+        ("DispatcherFunction", {"DispatchWorkerFunction"}),
+        # ...and a worker short of time hands the rest to a continuation of itself.
+        ("DispatchWorkerFunction", {"DispatchWorkerFunction"}),
+    ],
+)
+def test_the_dispatchers_may_invoke_exactly_this_stacks_tasks_and_dispatch_worker(
+    transformed: dict[str, Any], function: str, machinery: set[str]
+) -> None:
+    names, may_invoke, siblings = _invoke_rights(transformed, function)
+
+    # Every task function of this stack can be invoked, whatever its name, and the worker...
     tasks = _task_functions(transformed)
     assert tasks
-    assert all(may_invoke(names[task]) for task in tasks)
-    # ...and nothing else: not the stack's own machinery, not the sibling's tasks
-    others = [logical_id for logical_id in names if logical_id not in tasks]
+    assert all(may_invoke(names[task]) for task in tasks | machinery)
+    # ...and nothing else: not the rest of the stack's machinery, not the sibling's functions
+    others = [logical_id for logical_id in names if logical_id not in tasks | machinery]
     assert others
-    assert not any(may_invoke(names[other]) for other in others)
-    assert not may_invoke(sibling)
+    assert [other for other in others if may_invoke(names[other])] == []
+    assert [sibling for sibling in siblings if may_invoke(sibling)] == []
 
 
 def test_functions_scheduled_as_tasks_are_exactly_the_tagged_ones(

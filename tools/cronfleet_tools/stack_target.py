@@ -25,7 +25,7 @@ from pydantic import JsonValue
 from cronfleet import clock
 from cronfleet.errors import CronfleetError
 from cronfleet.lifecycle.attempts import Attempts
-from cronfleet.store import Store, TaskRecord
+from cronfleet.store import DUE_SHARDS, Store, TaskRecord
 from cronfleet_tools.local import STACK_FILE
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 # The outputs of template.yaml the CLI reads.
 TASKS_TABLE_OUTPUT = "TasksTableName"
+DISPATCH_SHARDS_OUTPUT = "DispatchShards"
 EXECUTIONS_TABLE_OUTPUT = "ExecutionsTableName"
 HTTP_FUNCTION_OUTPUT = "HttpTaskFunctionName"
 
@@ -203,6 +204,9 @@ def deployed(
         outputs[EXECUTIONS_TABLE_OUTPUT],
         region=cloudformation.meta.region_name,
         interactive=True,
+        # A resumed task's next run goes into the stack's own partitions (a stack from before
+        # the output had the default count).
+        due_shards=int(outputs.get(DISPATCH_SHARDS_OUTPUT, DUE_SHARDS)),
     )
     invoker = LambdaInvoker(boto3.client("lambda", region_name=cloudformation.meta.region_name))
 

@@ -44,6 +44,11 @@ class CronfleetEnvironment(BaseModel):
     # function name), and how many schedules one tenant may have.
     api_task_functions: str | None = Field(None, alias="API_TASK_FUNCTIONS")
     api_tenant_quota: int = Field(1000, alias="API_TENANT_QUOTA", ge=1)
+    # The dispatch shards (the DispatchShards parameter): how many partitions of the due index
+    # a task's next run is spread over, each read by its own dispatch worker.
+    dispatch_shards: int = Field(8, alias="DISPATCH_SHARDS", ge=1, le=64)
+    # The dispatcher: the function that dispatches one shard of a busy tick.
+    dispatch_worker_function: str | None = Field(None, alias="DISPATCH_WORKER_FUNCTION")
     # Per-task run metrics are emitted only when a namespace is configured.
     metrics_namespace: str | None = Field(None, alias="POWERTOOLS_METRICS_NAMESPACE")
     # Set by Lambda: the function's name and the log group it logs to, its own by default, or
@@ -67,6 +72,7 @@ class CronfleetEnvironment(BaseModel):
         "log_group_name",
         "local_state_dir",
         "api_task_functions",
+        "dispatch_worker_function",
         mode="before",
     )
     @classmethod

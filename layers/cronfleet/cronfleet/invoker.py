@@ -15,11 +15,14 @@ if TYPE_CHECKING:
 
 # Retries here are botocore's, for throttling and transient faults on one call. An invoke that
 # still fails is recorded on the execution and retried by cronfleet's own policy.
+# Parameters are not validated client-side, as for the store (cronfleet.store.tables): the
+# request is always this module's own, and Lambda validates it.
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
     connect_timeout=3,
     read_timeout=10,
     max_pool_connections=32,  # the dispatcher invokes from up to 32 threads at once
+    parameter_validation=False,
 )
 
 

@@ -1,14 +1,26 @@
-"""One tick of the dispatcher: claim what is due, invoke it in parallel, then the watchdog."""
+"""One tick of the dispatcher: open it, dispatch what is due shard by shard, then the watchdog.
+
+A tick is opened once, by the dispatcher the scheduler invokes: the heartbeat, gap detection and
+the clamp of a tick that cannot be the scheduler's. Its due tasks are then claimed and invoked
+shard by shard (:mod:`cronfleet.dispatch.shards`). A quiet tick is dispatched right there; a
+busy one hands each shard with work to a dispatch worker invocation, which claims and invokes
+only its shard and, running short of time, hands the rest on to a continuation of itself.
+"""
 
 from __future__ import annotations
 
+import itertools
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from cronfleet.dispatch.events import ShardEvent
+from cronfleet.dispatch.shards import ShardHandOff, shard_partitions
 from cronfleet.dispatch.watchdog import Watchdog, WatchdogReport
+from cronfleet.invoker import InvokeError, Invoker
 from cronfleet.lifecycle.attempts import START_GRACE, Attempts
 from cronfleet.lifecycle.slots import MAX_SLOTS_COUNTED, from_epoch, slot_key
 from cronfleet.store import TaskRecord
@@ -22,6 +34,10 @@ logger = logging.getLogger(__name__)
 TICK_INTERVAL = timedelta(minutes=1)
 # Invokes are network-bound, so threads overlap them well beyond the two cores of a Lambda.
 MAX_PARALLEL = 32
+# A tick with at most this many due tasks is dispatched by the dispatcher itself: at about
+# 10 ms of CPU a task on a Lambda's share of a core, a couple of seconds, where handing off
+# would cost a worker invocation per shard. Above it, each shard with work gets a worker.
+INLINE_LIMIT = 200
 # A tick is the time EventBridge Scheduler meant to invoke at. It is never in the future, and
 # it is never old: the schedule gives up on a tick after 2 minutes and the function's own
 # async retry after 2 more. A tick outside these bounds is not the scheduler's (a hand-made
@@ -34,10 +50,13 @@ MAX_TICK_AGE = timedelta(minutes=15)
 # of at least 35), plus a few lost version races with deploys or runs finishing meanwhile.
 MAX_CLAIMS_PER_TASK = 40
 
+OutOfTime = Callable[[], bool]  # True once no new claim may start (the invocation is ending)
+
 
 @dataclass
-class TickReport:
-    tick: datetime
+class DispatchCounts:
+    """What claiming and invoking a set of due tasks did."""
+
     due_tasks: int = 0
     claimed: int = 0  # tasks this dispatcher won
     lost_races: int = 0  # tasks another dispatcher claimed first
@@ -46,10 +65,41 @@ class TickReport:
     skipped: int = 0
     missed: int = 0
     queued: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: DispatchCounts) -> None:
+        for name in (
+            "due_tasks",
+            "claimed",
+            "lost_races",
+            "invoked",
+            "invoke_failures",
+            "skipped",
+            "missed",
+            "queued",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors += other.errors
+
+
+@dataclass
+class ShardReport(DispatchCounts):
+    """One shard's dispatch, by a worker or by the dispatcher itself."""
+
+    partitions: tuple[int, ...] = ()
+    # It ran out of time with tasks still due: a continuation (or the next tick) carries on.
+    unfinished: bool = False
+
+
+@dataclass
+class TickReport(DispatchCounts):
+    tick: datetime = field(default_factory=lambda: datetime.now(UTC))
     missed_ticks: int = 0
     # The tick as sent, when it was too far from the clock and the clock's minute was used.
     clamped_from: datetime | None = None
-    errors: list[str] = field(default_factory=list)
+    shards: int = 0
+    handed_off: int = 0  # shards given to a worker invocation
+    unfinished: bool = False  # the dispatcher's own share ran out of time
     watchdog: WatchdogReport = field(default_factory=WatchdogReport)
 
 
@@ -61,26 +111,57 @@ class _TaskOutcome:
     skipped: int = 0
     missed: int = 0
     queued: int = 0
+    stopped: bool = False  # out of time before the task was done
     error: str | None = None
+
+    def counts(self) -> DispatchCounts:
+        return DispatchCounts(
+            claimed=int(self.claimed),
+            lost_races=int(not self.claimed and self.error is None and not self.stopped),
+            invoked=self.invoked,
+            invoke_failures=self.invoke_failures,
+            skipped=self.skipped,
+            missed=self.missed,
+            queued=self.queued,
+            errors=[self.error] if self.error else [],
+        )
 
 
 class Dispatcher:
-    """One tick's work, on the attempts service it shares with its watchdog."""
+    """One tick's work, on the attempts service it shares with its watchdog.
 
-    def __init__(self, attempts: Attempts, *, max_parallel: int = MAX_PARALLEL) -> None:
+    ``hand_off`` sends busy shards to dispatch workers; without it (a test, the local runner)
+    the dispatcher claims every shard itself, as a worker would.
+    """
+
+    def __init__(
+        self,
+        attempts: Attempts,
+        *,
+        max_parallel: int = MAX_PARALLEL,
+        hand_off: ShardHandOff | None = None,
+        inline_limit: int = INLINE_LIMIT,
+    ) -> None:
         assert attempts.invoker is not None, "a dispatcher invokes: give it an invoker"
         self.attempts = attempts
         self.store = attempts.store
         self.clock = attempts.clock
         self.alerter = attempts.alerter
         self.max_parallel = max_parallel
+        self.hand_off = hand_off
+        self.inline_limit = inline_limit
         self.watchdog = Watchdog(attempts)
 
-    def tick(self, tick: datetime, *, stop_claiming_at: datetime | None = None) -> TickReport:
+    @property
+    def invoker(self) -> Invoker:
+        assert self.attempts.invoker is not None
+        return self.attempts.invoker
+
+    def tick(self, tick: datetime, *, out_of_time: OutOfTime | None = None) -> TickReport:
         """Handle the tick EventBridge Scheduler sent for ``tick`` (its scheduled time).
 
-        ``stop_claiming_at``: no new claim starts after this moment (the invocation is about
-        to run out of time); a large catch-up then carries on at the next tick.
+        ``out_of_time``: once it says so, no new claim starts (the invocation is about to run
+        out of time); what is left is claimed by the next tick.
         """
         tick = tick.astimezone(UTC).replace(second=0, microsecond=0)
         now = self.clock()
@@ -95,7 +176,8 @@ class Dispatcher:
             if self.alerter is not None:
                 self.alerter.tick_clamped(clamped_from, tick, problem, now)
         report = TickReport(tick=tick, clamped_from=clamped_from)
-        previous = self.store.record_tick(tick)
+        opened = self.store.open_tick(tick)
+        previous = opened.previous
         if previous is not None and tick - previous > TICK_INTERVAL:
             report.missed_ticks = int((tick - previous) / TICK_INTERVAL) - 1
             logger.warning(
@@ -108,39 +190,121 @@ class Dispatcher:
             )
             self.store.record_tick_gap(previous, tick, report.missed_ticks, self.clock())
 
-        due = self.store.due_tasks(tick)
-        report.due_tasks = len(due)
-        if due:
-            workers = min(self.max_parallel, len(due))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dispatch") as pool:
-                outcomes = list(
-                    pool.map(lambda task: self._dispatch(task, tick, stop_claiming_at), due)
-                )
-            for outcome in outcomes:
-                report.claimed += outcome.claimed
-                report.lost_races += not outcome.claimed and outcome.error is None
-                report.invoked += outcome.invoked
-                report.invoke_failures += outcome.invoke_failures
-                report.skipped += outcome.skipped
-                report.missed += outcome.missed
-                report.queued += outcome.queued
-                if outcome.error:
-                    report.errors.append(outcome.error)
+        shards = shard_partitions(self.store.due_shards, opened.due_partitions)
+        report.shards = len(shards)
+        if self.hand_off is None:
+            own = self._dispatch_pages(tick, self._pages(tick, shards), out_of_time)
+        else:
+            own = self._hand_off_or_dispatch(tick, shards, out_of_time, report)
+        report.add(own)
+        report.unfinished = own.unfinished
         report.watchdog = self.watchdog.sweep(self.clock())
         return report
 
+    def dispatch_shard(
+        self, tick: datetime, partitions: Iterable[int], *, out_of_time: OutOfTime | None = None
+    ) -> ShardReport:
+        """Claim and invoke the due tasks of these partitions: a dispatch worker's whole job."""
+        partitions = tuple(partitions)
+        pages = (page for p in partitions for page in self.store.due_pages(tick, p))
+        report = self._dispatch_pages(tick, pages, out_of_time)
+        report.partitions = partitions
+        return report
+
+    def _pages(self, tick: datetime, shards: list[tuple[int, ...]]) -> Iterator[list[TaskRecord]]:
+        for partitions in shards:
+            for partition in partitions:
+                yield from self.store.due_pages(tick, partition)
+
+    def _hand_off_or_dispatch(
+        self,
+        tick: datetime,
+        shards: list[tuple[int, ...]],
+        out_of_time: OutOfTime | None,
+        report: TickReport,
+    ) -> ShardReport:
+        """Read the first page of every partition; dispatch here if that is all, else hand off.
+
+        The first pages are capped just past the inline limit, so a quiet tick costs the same
+        one query per partition as ever, and a busy one learns which shards have work from a
+        small read. The pages read are dispatched or handed off, never read twice here.
+        """
+        assert self.hand_off is not None
+        first_pages: dict[int, list[list[TaskRecord]]] = {}
+        rest: dict[int, list[Iterator[list[TaskRecord]]]] = {}
+        for shard, partitions in enumerate(shards):
+            for partition in partitions:
+                pages = self.store.due_pages(tick, partition, first_page=self.inline_limit + 1)
+                first = next(pages, [])
+                if first:
+                    first_pages.setdefault(shard, []).append(first)
+                    rest.setdefault(shard, []).append(pages)
+        due = sum(len(page) for pages in first_pages.values() for page in pages)
+        if due <= self.inline_limit:
+            # Quiet: each first page held its partition's every due task.
+            inline = itertools.chain.from_iterable(first_pages.values())
+            return self._dispatch_pages(tick, inline, out_of_time)
+
+        kept: list[int] = []
+        for shard in sorted(first_pages):
+            event = ShardEvent(tick=tick, shard=shard, shards=len(shards), partitions=shards[shard])
+            try:
+                self.hand_off.send(event)
+            except InvokeError as exc:
+                # Throttled or refused: this dispatcher claims the shard itself rather than
+                # leave it to the next tick.
+                logger.error(
+                    "Could not hand a shard to a dispatch worker; dispatching it here",
+                    extra={"shard": shard, "error": str(exc)},
+                )
+                kept.append(shard)
+                continue
+            report.handed_off += 1
+        pages = (
+            page
+            for shard in kept
+            for page in itertools.chain(first_pages[shard], *(iter(more) for more in rest[shard]))
+        )
+        return self._dispatch_pages(tick, pages, out_of_time)
+
+    def _dispatch_pages(
+        self, tick: datetime, pages: Iterable[list[TaskRecord]], out_of_time: OutOfTime | None
+    ) -> ShardReport:
+        """Claim and invoke each page's tasks in parallel, starting on a page as it arrives."""
+        report = ShardReport()
+        futures: list[Future[_TaskOutcome]] = []
+        with ThreadPoolExecutor(self.max_parallel, thread_name_prefix="dispatch") as pool:
+            for page in pages:
+                if not page:
+                    continue
+                if out_of_time is not None and out_of_time():
+                    report.unfinished = True
+                    break
+                report.due_tasks += len(page)
+                futures += [pool.submit(self._dispatch, task, tick, out_of_time) for task in page]
+        for future in futures:
+            outcome = future.result()
+            report.add(outcome.counts())
+            report.unfinished |= outcome.stopped
+        if report.unfinished:
+            logger.warning(
+                "Out of time with tasks still due: they wait for a continuation or the next tick",
+                extra={"due_tasks": report.due_tasks, "claimed": report.claimed},
+            )
+        return report
+
     def _dispatch(
-        self, task: TaskRecord, tick: datetime, stop_claiming_at: datetime | None
+        self, task: TaskRecord, tick: datetime, out_of_time: OutOfTime | None
     ) -> _TaskOutcome:
         """Claim and invoke one task's due slots. Errors stay with the task that caused them."""
         try:
-            return self._claim_and_invoke(task, tick, stop_claiming_at)
+            return self._claim_and_invoke(task, tick, out_of_time)
         except Exception as exc:  # one bad task must not stop the others
             logger.exception("Dispatching a task failed", extra={"task_id": task.task_id})
             return _TaskOutcome(error=f"{task.task_id}: {type(exc).__name__}: {exc}")
 
     def _claim_and_invoke(
-        self, task: TaskRecord, tick: datetime, stop_claiming_at: datetime | None
+        self, task: TaskRecord, tick: datetime, out_of_time: OutOfTime | None
     ) -> _TaskOutcome:
         """Claim until the task is no longer due at this tick, invoking each claim's runs.
 
@@ -148,24 +312,18 @@ class Dispatcher:
         that lost a version race (a deploy, a pause, a run finishing) is planned again from a
         fresh read, which also shows whether another dispatcher took the slots.
         """
-        # Imported on the first due task: an idle tick needs neither schedules nor planning.
-        from cronfleet.schedule import parse_schedule
-
         outcome = _TaskOutcome()
         current: TaskRecord | None = task
         schedule = None
         for _ in range(MAX_CLAIMS_PER_TASK):
             if current is None or current.due_at is None or from_epoch(current.due_at) > tick:
                 break
-            if stop_claiming_at is not None and self.clock() >= stop_claiming_at:
-                logger.warning(
-                    "Out of time: the rest of this task's slots wait for the next tick",
-                    extra={"task_id": task.task_id, "due_at": current.due_at},
-                )
+            if out_of_time is not None and out_of_time():
+                outcome.stopped = True  # the shard's report says so, once for all its tasks
                 break
             definition = current.definition
             if schedule is None or current.definition_json != task.definition_json:
-                schedule = parse_schedule(definition.schedule, definition.timezone)
+                schedule = definition.compiled_schedule()
             plan = self._plan(current, schedule, tick)
             now = self.clock()
             if self.store.claim(current, plan, now=now, start_grace=START_GRACE):

@@ -48,7 +48,9 @@ def build_envelope(
     payload: dict[str, JsonValue] | None = None,
 ) -> ExecutionEnvelope:
     deadline = now + START_GRACE + timedelta(seconds=task.definition.attempt_timeout_seconds())
-    return ExecutionEnvelope(
+    # Built from values the store and the registry have already validated, so not validated
+    # again for every run a tick dispatches; the task wrapper validates what it receives.
+    return ExecutionEnvelope.model_construct(
         task_id=task.task_id,
         slot=slot,
         attempt=attempt,

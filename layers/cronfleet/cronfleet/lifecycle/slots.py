@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,10 +10,13 @@ from datetime import UTC, datetime
 
 # Slots are written as ISO-8601 UTC with a Z, so that they sort chronologically as strings.
 SLOT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_SLOT_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 
 def slot_key(slot: datetime) -> str:
-    return slot.astimezone(UTC).strftime(SLOT_FORMAT)
+    # isoformat, not strftime(SLOT_FORMAT): the same text at a third of the cost, and a tick
+    # formats several slot keys for every task it claims. Seconds are truncated, as %S does.
+    return slot.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 MANUAL_MARK = "#manual-"
@@ -24,6 +28,13 @@ def manual_slot(now: datetime) -> str:
 
 
 def parse_slot(text: str) -> datetime:
+    if _SLOT_SHAPE.fullmatch(text):
+        # The exact shape slot_key writes: fromisoformat reads it many times faster than
+        # strptime. Anything else goes through strptime, which says what is wrong with it.
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass
     return datetime.strptime(text, SLOT_FORMAT).replace(tzinfo=UTC)
 
 

@@ -239,6 +239,9 @@ def respond(
         # One versioned write of the definition fields: paused, counters and the pending next
         # run survive the deploy (see Store.register).
         store.register(definition, definition.compiled_schedule().next_run, now, owner=owner.key)
+        # A deploy that raised DispatchShards writes into partitions the running dispatcher
+        # may not read yet: record them now, not at the next tick.
+        store.widen_due_partitions()
     except TaskOwnershipConflict as exc:
         reason = str(TaskOwnedElsewhere(task_id, exc.owner, owner))
         field = "Name" if "Name" in (request.resource_properties or {}) else ""

@@ -27,7 +27,14 @@ from cronfleet.store.ledger import (
     truncate,
 )
 from cronfleet.store.records import ExecutionRecord, attempt_text_of, text_of
-from cronfleet.store.tables import INFLIGHT_INDEX, Tables, Update, new_token, wire
+from cronfleet.store.tables import (
+    INFLIGHT_INDEX,
+    INFLIGHT_SHARDS,
+    Tables,
+    Update,
+    new_token,
+    wire,
+)
 
 
 class AttemptRepository(Tables):
@@ -153,7 +160,9 @@ class AttemptRepository(Tables):
         """In-flight executions whose deadline to be looked at has passed."""
         return [
             ExecutionRecord.from_item(item)
-            for item in self._sharded(self.executions_table, INFLIGHT_INDEX, now)
+            for item in self._sharded(
+                self.executions_table, INFLIGHT_INDEX, now, range(INFLIGHT_SHARDS)
+            )
         ]
 
     def mark_redispatched(

@@ -9,7 +9,7 @@ finished run that changed the task since it was read makes the claim fail rather
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +34,31 @@ if TYPE_CHECKING:
 
 
 class ClaimRepository(Tables):
-    def due_tasks(self, tick: datetime) -> list[TaskRecord]:
-        """Tasks whose next slot is at or before the tick: one query per shard, nothing else."""
+    def due_tasks(
+        self, tick: datetime, partitions: Iterable[int] | None = None
+    ) -> list[TaskRecord]:
+        """Tasks whose next slot is at or before the tick: one query per partition.
+
+        ``partitions``: the due index's partitions to read; this store's own by default.
+        """
+        if partitions is None:
+            partitions = range(self.due_shards)
         return [
-            TaskRecord.from_item(item) for item in self._sharded(self.tasks_table, DUE_INDEX, tick)
+            TaskRecord.from_item(item)
+            for item in self._sharded(self.tasks_table, DUE_INDEX, tick, partitions)
         ]
+
+    def due_pages(
+        self, tick: datetime, partition: int, *, first_page: int | None = None
+    ) -> Iterator[list[TaskRecord]]:
+        """One partition's due tasks a page at a time, so claiming starts with the first page.
+
+        ``first_page`` caps the first read, to learn whether the partition is busy cheaply.
+        """
+        for page in self._index_pages(
+            self.tasks_table, DUE_INDEX, tick, partition, first_page=first_page
+        ):
+            yield [TaskRecord.from_item(item) for item in page]
 
     def claim(
         self, task: TaskRecord, plan: SlotPlan, *, now: datetime, start_grace: timedelta
@@ -96,6 +116,9 @@ class ClaimRepository(Tables):
         update = Update().bump_version().set("last_dispatched_at", slot_key(now))
         if plan.next_due is not None:
             update.set("due_at", epoch(plan.next_due)).set("next_run", slot_key(plan.next_due))
+            # Rewritten each claim, so a changed DispatchShards moves every task to its new
+            # partition at its next run.
+            update.set("due_shard", self.due_shard_of(task.task_id))
         else:
             update.remove("due_at", "due_shard", "next_run")  # a finished one-time task
         if plan.catchup_through is not None:

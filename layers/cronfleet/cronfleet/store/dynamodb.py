@@ -42,7 +42,7 @@ from cronfleet.store.attempts import AttemptRepository
 from cronfleet.store.claims import ClaimRepository
 from cronfleet.store.history import HistoryRepository
 from cronfleet.store.schedules import ScheduleRepository
-from cronfleet.store.tables import CLIENT_CONFIG, INTERACTIVE_CONFIG
+from cronfleet.store.tables import CLIENT_CONFIG, DUE_SHARDS, INTERACTIVE_CONFIG
 from cronfleet.store.tasks import TaskRepository
 from cronfleet.store.ticks import TickRepository
 
@@ -67,6 +67,7 @@ class Store(
             environment.tasks_table_name,
             environment.executions_table_name,
             history_retention_days=environment.history_retention_days,
+            due_shards=environment.dispatch_shards,
         )
 
     @classmethod
@@ -78,6 +79,7 @@ class Store(
         endpoint_url: str | None = None,
         region: str | None = None,
         interactive: bool = False,
+        due_shards: int = DUE_SHARDS,
     ) -> Store:
         """A store on an explicit endpoint and region (DynamoDB Local, another region).
 
@@ -91,4 +93,4 @@ class Store(
             region_name=region,
             config=INTERACTIVE_CONFIG if interactive else CLIENT_CONFIG,
         )
-        return cls(tasks_table, executions_table, client=client)
+        return cls(tasks_table, executions_table, client=client, due_shards=due_shards)

@@ -18,11 +18,9 @@ from cronfleet.store.ledger import new_entry, ranged_final_entry
 from cronfleet.store.records import LAST_ALERT_PREFIX, TaskRecord, text_of
 from cronfleet.store.tables import (
     DISPATCHER_ITEM,
-    DUE_SHARDS,
     Tables,
     Update,
     new_token,
-    shard_of,
     wire,
 )
 
@@ -130,9 +128,7 @@ class TaskRepository(Tables):
                 update.remove("next_run")
             scheduled = definition.enabled and not paused and next_run is not None
             if scheduled and next_run is not None:
-                update.set("due_shard", shard_of(task_id, DUE_SHARDS)).set(
-                    "due_at", epoch(next_run)
-                )
+                update.set("due_shard", self.due_shard_of(task_id)).set("due_at", epoch(next_run))
             else:
                 update.remove("due_shard", "due_at", "catchup_through")
             if not live:
@@ -211,7 +207,7 @@ class TaskRepository(Tables):
             if next_run is not None:
                 update.set("next_run", slot_key(next_run))
                 if task.definition.enabled and not task.deleted:
-                    update.set("due_shard", shard_of(task_id, DUE_SHARDS))
+                    update.set("due_shard", self.due_shard_of(task_id))
                     update.set("due_at", epoch(next_run))
             decision = _Decision(
                 unscheduled=unscheduled_range(schedule_next, task.next_run, next_run or now)
