@@ -9,6 +9,7 @@ warm one (the same process, the counter carried on) is read from what the handle
 from __future__ import annotations
 
 import os
+import signal
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
@@ -108,6 +109,15 @@ def alive(pid: int) -> bool:
     return True
 
 
+def zombie_or_gone(pid: int) -> bool:
+    """Whether the process has exited (reaped or not yet)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in {"Z", "X"}
+
+
 # --- reuse, and when a worker is discarded ---------------------------------------------------
 
 
@@ -177,6 +187,21 @@ def test_an_unhandled_exception_keeps_the_worker(
     assert after["invocations"] == 3
 
 
+def test_an_idle_worker_killed_from_outside_is_replaced_without_failing_the_invocation(
+    tmp_path: Path, local_lambda: Callable[..., LocalLambda]
+) -> None:
+    service = local_lambda(template_of(tmp_path))
+    before = succeeded(service.run("Fn", {}))
+    os.kill(before["pid"], signal.SIGKILL)
+    while not zombie_or_gone(before["pid"]):
+        threading.Event().wait(0.01)
+
+    after = succeeded(service.run("Fn", {}))
+
+    assert after["pid"] != before["pid"]
+    assert after["invocations"] == 1
+
+
 def test_an_init_error_keeps_no_worker(
     tmp_path: Path, local_lambda: Callable[..., LocalLambda]
 ) -> None:
@@ -201,6 +226,28 @@ def test_a_changed_environment_gets_a_new_worker(
     assert (before["environment"]["MODE"], after["environment"]["MODE"]) == ("one", "two")
     assert after["pid"] != before["pid"]
     assert not alive(before["pid"])  # the old configuration's worker will not serve again
+
+
+def test_a_worker_serves_its_own_function_only(
+    tmp_path: Path, local_lambda: Callable[..., LocalLambda]
+) -> None:
+    # given two functions with the same code
+    template = template_of(tmp_path)
+    template["Resources"]["Other"] = template["Resources"]["Fn"]
+    service = local_lambda(template)
+
+    # when they are invoked in turn
+    seen = [(name, succeeded(service.run(name, {}))) for name in ("Fn", "Other", "Fn", "Other")]
+
+    # then each has a process of its own, reused for its own invocations only
+    pids = {name: {result["pid"] for n, result in seen if n == name} for name in ("Fn", "Other")}
+    assert len(pids["Fn"]) == len(pids["Other"]) == 1
+    assert pids["Fn"] != pids["Other"]
+    assert [result["invocations"] for _, result in seen] == [1, 1, 2, 2]
+    assert {result["environment"]["AWS_LAMBDA_FUNCTION_NAME"] for _, result in seen} == {
+        "Fn",
+        "Other",
+    }
 
 
 # --- what each warm invocation sees ----------------------------------------------------------

@@ -16,7 +16,10 @@ sandbox after an invocation, the local Lambda does with a worker:
 A worker only ever serves the function, handler, code and environment it was started with
 (:class:`Setup`); an invocation whose environment differs gets a new worker, and idle workers
 of the old one are stopped. The handler's module stays imported, so its module-level state
-(clients, caches, counters) persists between warm invocations, as in a Lambda sandbox.
+(clients, caches, counters) persists between warm invocations, as in a Lambda sandbox. One
+difference: Lambda freezes an idle sandbox, and a worker is not frozen, so a thread the handler
+left running goes on between invocations; what it prints then goes nowhere, as it would reach
+no invocation's log.
 
 The parent and a worker speak over two pipes of their own, so the function's stdout and
 stderr stay free for its logs: frames of JSON (:func:`~cronfleet_tools.local.bootstrap
@@ -120,6 +123,8 @@ class Worker:
 
     def send(self, request: dict[str, Any]) -> bool:
         """Hand the worker a request; False if it is gone."""
+        if self.process.poll() is not None:  # it exited while idle (killed from outside)
+            return False
         data = encode_message(request)
         try:
             while data:
