@@ -9,6 +9,10 @@ harness, the way AWS plays them:
   replay does); some are delivered twice, some handled by two dispatchers at once, one is dated
   a day ahead, and the scheduler stops for a few hours twice (catch-up, ``all`` with a large
   ``MaxRuns`` included);
+- **dispatch workers** take every tick with more than a few due tasks: the dispatcher hands
+  each busy shard to a worker, delivered like any asynchronous invoke (some twice at once), a
+  crashed worker is retried as Lambda retries it, and workers run out of time part-way, at
+  random, and hand the rest of their shard to a continuation;
 - **invokes** are queued and delivered like Lambda's asynchronous invokes: mostly once, some
   twice (at once, in two processes), some late, some never; a delivery whose process crashes
   or times out is handed to the recorder, with Lambda's error, as the on-failure destination is;
@@ -50,7 +54,9 @@ from typing import Any
 
 from cronfleet import clock as clock_module
 from cronfleet.dispatch import service as dispatch_service
-from cronfleet.dispatch.service import Dispatcher
+from cronfleet.dispatch.events import ShardEvent
+from cronfleet.dispatch.service import Dispatcher, OutOfTime
+from cronfleet.dispatch.shards import ShardHandOff
 from cronfleet.lifecycle.attempts import Attempts
 from cronfleet.lifecycle.recorder import FailureDestinationRecord, record_failure
 from cronfleet.lifecycle.slots import parse_slot
@@ -68,6 +74,12 @@ MINUTE = timedelta(minutes=1)
 SETTLE = timedelta(hours=3)  # after the window, with faults off: retries and watchdog finish
 MUTANTS = ("version-off", "start-unrecognised", "claim-split", "tick-trusted")
 WORKERS = 6
+DISPATCH_WORKER = "DispatchWorkerFunction"
+# Ticks with more due tasks than this go to the dispatch workers: with 50 tasks, the busy
+# minutes (hours, quarter hours, catch-ups) are handed off and the quiet ones are not.
+INLINE_LIMIT = 4
+# Lambda's MaximumRetryAttempts for the dispatch worker (template.yaml).
+DISPATCH_WORKER_RETRIES = 2
 
 
 class TimedOut(BaseException):
@@ -262,7 +274,16 @@ class Soak:
         self.paused: dict[str, datetime] = {}
         self.pending: list[tuple[datetime, str, dict[str, Any], str]] = []  # late deliveries
         self.dispatchers = [
-            Dispatcher(Attempts(self._store(), self, clock=self.clock)) for _ in range(2)
+            Dispatcher(
+                Attempts(self._store(), self, clock=self.clock),
+                hand_off=ShardHandOff(self, DISPATCH_WORKER),
+                inline_limit=INLINE_LIMIT,
+            )
+            for _ in range(2)
+        ]
+        # Warm sandboxes of the dispatch worker, one per delivery at once.
+        self.shard_workers = [
+            Dispatcher(Attempts(self._store(), self, clock=self.clock)) for _ in range(3)
         ]
         self.deployer = self._store()
         self.operator = self._store()
@@ -426,6 +447,7 @@ class Soak:
     # --- Lambda's asynchronous invokes -----------------------------------------------------
 
     def deliver(self) -> None:
+        self._deliver_shards()
         now = self.clock()
         with self.queue_lock:
             queued, self.queue = self.queue, []
@@ -465,6 +487,48 @@ class Soak:
                 if lane
             ]
         )
+
+    def _deliver_shards(self) -> None:
+        """The dispatch workers' events, continuations included, until none is left."""
+        while True:
+            with self.queue_lock:
+                shards = [event for function, event in self.queue if function == DISPATCH_WORKER]
+                self.queue = [item for item in self.queue if item[0] != DISPATCH_WORKER]
+            if not shards:
+                return
+            runs: list[Callable[[], None]] = []
+            for number, event in enumerate(shards):
+                copies = 2 if self.rng.random() < self.config.duplicate_deliveries else 1
+                self.counts["duplicate_shard_deliveries"] += copies - 1
+                for copy in range(copies):
+                    worker = self.shard_workers[(number + copy) % len(self.shard_workers)]
+                    budget = self.rng.choice([None, None, 3, 10, 40])
+                    runs.append(lambda e=event, w=worker, b=budget: self._run_shard(e, w, b))
+            # Deliveries that share a sandbox run one after the other, as in Lambda.
+            lanes: dict[int, list[Callable[[], None]]] = defaultdict(list)
+            for number, run in enumerate(runs):
+                lanes[number % len(self.shard_workers)].append(run)
+            _together([lambda lane=lane: [run() for run in lane] for lane in lanes.values()])
+
+    def _run_shard(self, sent: dict[str, Any], worker: Dispatcher, budget: int | None) -> None:
+        """One dispatch worker invocation, with Lambda's retries of a crashed one."""
+        event = ShardEvent.model_validate(sent)
+        for _ in range(1 + DISPATCH_WORKER_RETRIES):
+            self.counts["shard_invocations"] += 1
+            try:
+                report = worker.dispatch_shard(
+                    event.tick, event.partitions, out_of_time=_out_of_time_after(budget)
+                )
+            except SimulatedCrash:
+                self.counts["shard_crashes"] += 1
+                continue
+            except Exception:
+                self.counts["shard_errors"] += 1
+                continue
+            if report.unfinished and (following := event.continued()) is not None:
+                self.counts["shard_continuations"] += 1
+                ShardHandOff(self, DISPATCH_WORKER).send(following)
+            return
 
     def _run(self, event: dict[str, Any], request_id: str, worker: Store) -> None:
         """One invocation of a task function: the wrapper around the task's code."""
@@ -691,6 +755,20 @@ class _Context:
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
+
+
+def _out_of_time_after(checks: int | None) -> OutOfTime | None:
+    """A worker invocation that ends after this many checks of its time; None: it never does."""
+    if checks is None:
+        return None
+    counter = iter(range(checks))
+    lock = threading.Lock()
+
+    def out_of_time() -> bool:
+        with lock:
+            return next(counter, None) is None
+
+    return out_of_time
 
 
 def _task_handler(soak: Soak, store: Store) -> Callable[[Any, Any], dict[str, Any]]:
