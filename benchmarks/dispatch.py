@@ -101,8 +101,17 @@ class Throughput:
         return statistics.median(run.seconds for run in runs)
 
     @property
+    def round_ratios(self) -> list[float]:
+        """Each round's cronfleet run against the baseline run next to it: drift in the
+        machine's load falls on both sides of a round alike."""
+        return [
+            ours.seconds / bare.seconds
+            for ours, bare in zip(self.cronfleet, self.baseline, strict=True)
+        ]
+
+    @property
     def ratio(self) -> float:
-        return self.median(self.cronfleet) / self.median(self.baseline)
+        return statistics.median(self.round_ratios)
 
 
 def _dispatch_with_cronfleet(

@@ -116,9 +116,9 @@ class ClaimRepository(Tables):
         update = Update().bump_version().set("last_dispatched_at", slot_key(now))
         if plan.next_due is not None:
             update.set("due_at", epoch(plan.next_due)).set("next_run", slot_key(plan.next_due))
-            # Rewritten each claim, so a changed DispatchShards moves every task to its new
-            # partition at its next run.
-            update.set("due_shard", self.due_shard_of(task.task_id))
+            # A changed DispatchShards moves every task to its new partition at its next claim.
+            if task.due_shard != self.due_shard_of(task.task_id):
+                update.set("due_shard", self.due_shard_of(task.task_id))
         else:
             update.remove("due_at", "due_shard", "next_run")  # a finished one-time task
         if plan.catchup_through is not None:

@@ -55,6 +55,7 @@ class TaskRecord:
     deleted: bool = False
     next_run: datetime | None = None
     due_at: int | None = None  # epoch seconds; set only while the task is schedulable
+    due_shard: int | None = None  # the due-index partition it is in, with due_at
     active_slots: frozenset[str] = frozenset()
     queued_slot: str | None = None
     stats: TaskStats = field(default_factory=TaskStats)
@@ -91,6 +92,7 @@ class TaskRecord:
         next_run = text_of(item, "next_run")
         catchup_through = text_of(item, "catchup_through")
         due_at = item.get("due_at")
+        due_shard = item.get("due_shard")
         return cls(
             task_id=item["task_id"]["S"],
             definition_json=item["definition"]["S"],
@@ -98,6 +100,7 @@ class TaskRecord:
             deleted=_bool(item, "deleted"),
             next_run=parse_slot(next_run) if next_run else None,
             due_at=int(due_at["N"]) if due_at is not None else None,
+            due_shard=int(due_shard["N"]) if due_shard is not None else None,
             active_slots=frozenset(item.get("active_slots", {}).get("SS", ())),
             queued_slot=text_of(item, "queued_slot"),
             stats=stats_from_item(item),
