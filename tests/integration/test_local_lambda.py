@@ -106,6 +106,7 @@ def test_repository_functions_get_globals_own_variables_and_resolved_references(
         "TASKS_TABLE_NAME": "local-tasks",  # !Ref TasksTable, through `resolve`
         "EXECUTIONS_TABLE_NAME": "local-executions",
         "HISTORY_RETENTION_DAYS": "90",  # a Number parameter's default, as text
+        "DISPATCH_SHARDS": "8",
         "ALERT_TOPIC_ARN": "",  # !Ref to a resource with no local counterpart
         # !Sub of pseudo parameters resolves, as SAM CLI resolves it (the local stack's name)
         "DASHBOARD_NAME": "cronfleet-local-cronfleet",
@@ -138,6 +139,7 @@ def test_repository_functions_get_globals_own_variables_and_resolved_references(
     assert set(functions) == {
         "RegistryFunction",
         "DispatcherFunction",
+        "DispatchWorkerFunction",
         "RecorderFunction",
         "ExampleTaskFunction",
         "HttpTaskFunction",
