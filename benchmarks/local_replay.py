@@ -103,7 +103,8 @@ def replay(window: Window, *, cold: bool) -> Replay:
                 f"cronfleet run{' --cold' if cold else ''} failed ({done.returncode}):\n"
                 f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
             )
-        journal = (state_dir / JOURNAL).read_text().splitlines()
+        journal_file = state_dir / JOURNAL  # none when nothing ran
+        journal = journal_file.read_text().splitlines() if journal_file.exists() else []
     entries = [json.loads(line) for line in journal if line.strip()]
     return Replay(
         window,
