@@ -386,16 +386,27 @@ def test_a_delivery_error_is_logged_and_the_run_still_recorded(
     assert task.last_alerts == {}
 
 
-def test_run_metrics_carry_the_task_dimension(
+@pytest.mark.parametrize(
+    ("per_task", "dimension_sets"),
+    [
+        # Off, the default: the fleet's metrics only, four for any number of tasks.
+        (False, [["service"]]),
+        # On: the same again, dimensioned by task, a metric-month each per task.
+        (True, [["service"], ["service", "task"]]),
+    ],
+)
+def test_run_metrics_are_the_fleets_and_per_task_only_when_asked(
     store: Store,
     clock: FakeClock,
     lambda_queue: QueuedLambda,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    per_task: bool,
+    dimension_sets: list[list[str]],
 ) -> None:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "cronfleet")
     register(store, clock, "nightly")
-    alerter = Alerter(store, metrics_namespace="Cronfleet", clock=clock)
+    alerter = Alerter(store, metrics_namespace="Cronfleet", per_task_metrics=per_task, clock=clock)
 
     @scheduled_task(store=store, clock=clock, alerter=alerter)
     def nightly(task: TaskContext) -> None:
@@ -410,18 +421,22 @@ def test_run_metrics_carry_the_task_dimension(
         for line in capsys.readouterr().out.splitlines()
         if line.startswith('{"_aws"')
     ]
-    by_name = {
-        entry["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]: entry for entry in emitted
-    }
-    assert set(by_name) == {"RunSucceeded", "RunDuration"}
-    for entry in emitted:
-        (metric,) = entry["_aws"]["CloudWatchMetrics"]
-        assert metric["Namespace"] == "Cronfleet"
-        assert sorted(metric["Dimensions"][0]) == ["service", "task"]
-        assert entry["task"] == "nightly"
-    assert by_name["RunDuration"]["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] == (
-        "Milliseconds"
+    seen = sorted(
+        (
+            directive["Metrics"][0]["Name"],
+            sorted(directive["Dimensions"][0]),
+            directive["Metrics"][0]["Unit"],
+        )
+        for entry in emitted
+        for directive in entry["_aws"]["CloudWatchMetrics"]
     )
+    assert seen == sorted(
+        (name, dimensions, unit)
+        for name, unit in (("RunSucceeded", "Count"), ("RunDuration", "Milliseconds"))
+        for dimensions in dimension_sets
+    )
+    assert all(e["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Cronfleet" for e in emitted)
+    assert [e["task"] for e in emitted if "task" in e] == ["nightly"] * (2 if per_task else 0)
 
 
 def test_a_run_past_its_deadline_raises_stuck_once(

@@ -7,6 +7,8 @@ with Lambda's invoke queue replaced at the adapter edge by ``lambda_queue``.
 from __future__ import annotations
 
 import copy
+import json
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -172,6 +174,65 @@ def test_the_recorder_finalises_a_timeout_or_crash_and_retries_follow(
         "2026-11-02T08:00:00Z",
         2,
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "final", "metrics"),
+    [
+        ("timeout", RunStatus.TIMED_OUT, {"RunFailed", "RunTimedOut"}),
+        ("crash", RunStatus.FAILED, {"RunFailed"}),
+    ],
+)
+def test_with_per_task_metrics_off_a_failed_run_still_feeds_the_failures_alarm(
+    store: Store,
+    before_eight: FakeClock,
+    lambda_queue: QueuedLambda,
+    sam_function: Callable[[str], ModuleType],
+    load_event: Callable[[str], Any],
+    lambda_context: Any,
+    code_started: Callable[..., None],
+    capsys: pytest.CaptureFixture[str],
+    template: dict[str, Any],
+    kind: str,
+    final: RunStatus,
+    metrics: set[str],
+) -> None:
+    # Given the recorder as the template deploys it: PerTaskMetrics at its default
+    clock = before_eight
+    recorder = sam_function("RecorderFunction")
+    assert os.environ["CRONFLEET_PER_TASK_METRICS"] == "false"
+    register(store, clock, "report", Schedule="0 8 * * *", Retry={"MaxAttempts": 1})
+    clock.now = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    Dispatcher(Attempts(store, lambda_queue, clock=clock)).tick(clock.now)
+    ((_, event),) = lambda_queue.take()
+    code_started(event)
+    capsys.readouterr()
+
+    # When Lambda reports that the run's only attempt crashed or timed out
+    clock.advance(minutes=2)
+    recorder.handler(destination_record(load_event, kind, event, clock.now), lambda_context)
+
+    # Then the run is final, and its metrics are the fleet's, with no task dimension...
+    assert only(store, "report").status is final
+    emitted = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
+    published = {
+        (directive["Namespace"], metric["Name"], tuple(sorted(directive["Dimensions"][0])))
+        for entry in emitted
+        for directive in entry["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+    assert {name for _, name, _ in published} == metrics
+    assert all(dimensions == ("service",) for _, _, dimensions in published)
+    assert all("task" not in entry for entry in emitted)
+    # ...and among them the very metric the failures alarm watches, with a value it counts
+    alarm = template["Resources"]["FailedRunsAlarm"]["Properties"]
+    watched = (alarm["Namespace"], alarm["MetricName"], ("service",))
+    assert watched in published
+    (failed,) = [e for e in emitted if alarm["MetricName"] in e]
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"service": failed["service"]}
+    assert sum(failed[alarm["MetricName"]]) == 1
 
 
 def test_a_function_that_fails_before_its_attempt_starts_leaves_its_request_id_on_it(

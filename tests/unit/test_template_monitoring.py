@@ -309,10 +309,11 @@ def test_dispatcher_ticks_that_cannot_be_delivered_go_to_an_alarmed_queue(
 def test_dashboard_and_alarms_use_only_metrics_the_code_emits(
     template: dict[str, Any], repo_root: Path
 ) -> None:
-    from cronfleet.alerts.alerter import RUN_DURATION, RUN_FAILED, RUN_SUCCEEDED
+    from cronfleet.alerts.alerter import RUN_DURATION, RUN_FAILED, RUN_SUCCEEDED, RUN_TIMED_OUT
 
-    # Per-task run metrics are emitted through single-metric contexts under these names.
-    emitted = _emitted_metric_names(repo_root) | {RUN_SUCCEEDED, RUN_FAILED, RUN_DURATION}
+    # Run metrics are emitted through single-metric contexts under these names.
+    runs = {RUN_SUCCEEDED, RUN_FAILED, RUN_DURATION, RUN_TIMED_OUT}
+    emitted = _emitted_metric_names(repo_root) | runs
     assert "DispatcherHeartbeat" in emitted, "the metric name scan found nothing: fix the regex"
     used = _cronfleet_metrics_in_dashboard(_dashboard(template)) | _cronfleet_metrics_in_alarms(
         template

@@ -49,8 +49,10 @@ class CronfleetEnvironment(BaseModel):
     dispatch_shards: int = Field(8, alias="DISPATCH_SHARDS", ge=1, le=64)
     # The dispatcher: the function that dispatches one shard of a busy tick.
     dispatch_worker_function: str | None = Field(None, alias="DISPATCH_WORKER_FUNCTION")
-    # Per-task run metrics are emitted only when a namespace is configured.
+    # Run metrics are emitted only when a namespace is configured; with a task dimension only
+    # when per-task metrics are on (the PerTaskMetrics parameter), at $0.30 a metric-month.
     metrics_namespace: str | None = Field(None, alias="POWERTOOLS_METRICS_NAMESPACE")
+    per_task_metrics: bool = Field(False, alias="CRONFLEET_PER_TASK_METRICS")
     # Set by Lambda: the function's name and the log group it logs to, its own by default, or
     # the one the stack's functions share (the links in alerts point at it).
     function_name: str | None = Field(None, alias="AWS_LAMBDA_FUNCTION_NAME")

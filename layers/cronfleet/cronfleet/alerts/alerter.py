@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 RUN_SUCCEEDED = "RunSucceeded"
 RUN_FAILED = "RunFailed"
 RUN_DURATION = "RunDuration"
+RUN_TIMED_OUT = "RunTimedOut"
 _KINDS = frozenset(kind.value for kind in AlertKind)
 
 
@@ -70,10 +71,12 @@ def links_for(environment: CronfleetEnvironment) -> AlertLinks | None:
 
 
 class Alerter:
-    """Sends the alerts a lifecycle event raises and emits per-task run metrics.
+    """Sends the alerts a lifecycle event raises and emits the run metrics.
 
     ``notifier`` None: alerts are logged, one JSON line each, instead of published (local
-    runs). ``metrics_namespace`` None: no metrics are emitted.
+    runs). ``metrics_namespace`` None: no metrics are emitted. Each run's metrics are the
+    service's (no task dimension: four metrics for the whole fleet); ``per_task_metrics`` adds
+    the same again with a ``task`` dimension, at CloudWatch's price per metric for every task.
     """
 
     def __init__(
@@ -83,12 +86,14 @@ class Alerter:
         links: AlertLinks | None = None,
         *,
         metrics_namespace: str | None = None,
+        per_task_metrics: bool = False,
         clock: Callable[[], datetime] = clock_now,
     ) -> None:
         self.store = store
         self.notifier = notifier
         self.links = links
         self.metrics_namespace = metrics_namespace
+        self.per_task_metrics = per_task_metrics
         self.clock = clock
         # The dispatcher raises alerts from its invoke threads; one publish at a time also
         # keeps the notifier's lazily created client from being built twice.
@@ -102,7 +107,11 @@ class Alerter:
             else None
         )
         return cls(
-            store, notifier, links_for(environment), metrics_namespace=environment.metrics_namespace
+            store,
+            notifier,
+            links_for(environment),
+            metrics_namespace=environment.metrics_namespace,
+            per_task_metrics=environment.per_task_metrics,
         )
 
     # --- what the lifecycle reports ----------------------------------------------------------
@@ -236,7 +245,8 @@ class Alerter:
     # --- metrics ---------------------------------------------------------------------------------
 
     def _emit_metrics(self, task_id: str, outcome: AttemptOutcome, result: FinishResult) -> None:
-        """RunSucceeded / RunFailed and RunDuration, dimensioned by task, as a run ends."""
+        """RunSucceeded or RunFailed (and RunTimedOut), and RunDuration, as a run ends: for the
+        service, and with a task dimension when per-task metrics are on."""
         if self.metrics_namespace is None or result.final_status is None:
             return
         from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -245,14 +255,22 @@ class Alerter:
         emitted: list[tuple[str, MetricUnit, float]] = [
             (RUN_SUCCEEDED if succeeded else RUN_FAILED, MetricUnit.Count, 1)
         ]
+        if result.final_status is RunStatus.TIMED_OUT:
+            emitted.append((RUN_TIMED_OUT, MetricUnit.Count, 1))
         if outcome.duration_ms is not None:
             emitted.append((RUN_DURATION, MetricUnit.Milliseconds, outcome.duration_ms))
+        dimensions: list[dict[str, str]] = [{}]
+        if self.per_task_metrics:
+            dimensions.append({"task": task_id})
         try:
-            for name, unit, value in emitted:
-                # One metric per context: the task dimension must not leak onto other metrics.
-                with single_metric(
-                    name=name, unit=unit, value=value, namespace=self.metrics_namespace
-                ) as metric:
-                    metric.add_dimension(name="task", value=task_id)
+            for extra in dimensions:
+                for name, unit, value in emitted:
+                    # One metric per context: the task dimension must not leak onto the
+                    # service's metrics, which Powertools dimensions by service alone.
+                    with single_metric(
+                        name=name, unit=unit, value=value, namespace=self.metrics_namespace
+                    ) as metric:
+                        for key, dimension in extra.items():
+                            metric.add_dimension(name=key, value=dimension)
         except Exception:
             logger.exception("Could not emit run metrics", extra={"task_id": task_id})
