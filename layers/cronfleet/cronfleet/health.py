@@ -1,7 +1,9 @@
-"""A task's health at a glance: what `cronfleet status` and the local runner's table show.
+"""A task's health at a glance: what `cronfleet status`, the local runner's table and the
+dashboard's fleet widget show.
 
 Health is read from the task item (one ``GetItem``'s worth: counters, pause, next run) and the
-newest ledger entries, never from a scan of the history.
+newest ledger entries, never from a scan of the history. It lives in the layer because the fleet
+widget, a function of the stack, judges health exactly as the CLI does.
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def task_status(task: TaskRecord, latest: ExecutionRecord | None) -> TaskStatus:
         schedule=definition.schedule,
         schedule_text=definition.compiled_schedule().describe(),
         timezone=definition.timezone,
-        health=_health(task),
+        health=health_of(task),
         consecutive_failures=stats.consecutive_failures,
         next_run=None if task.paused or task.deleted else task.next_run,
         last_slot=latest.slot if latest is not None else None,
@@ -106,7 +108,8 @@ def task_status(task: TaskRecord, latest: ExecutionRecord | None) -> TaskStatus:
     )
 
 
-def _health(task: TaskRecord) -> Health:
+def health_of(task: TaskRecord) -> Health:
+    """The task's health from its item alone (its counters, pause and definition)."""
     if task.deleted:
         return Health.REMOVED
     if task.paused:
