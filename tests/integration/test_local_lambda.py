@@ -145,6 +145,7 @@ def test_repository_functions_get_globals_own_variables_and_resolved_references(
         "HttpTaskFunction",
         "WeeklyDigestFunction",
         "ApiFunction",
+        "FleetWidgetFunction",
     }
 
 
