@@ -11,11 +11,14 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from cronfleet.health import Health, TaskStatus, health_of, latest_run, task_status
 from cronfleet.store import Store
 from cronfleet.store.records import TaskRecord
 from cronfleet.widget.request import WidgetRefusal, WidgetRequest
+
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ class Pagination:
     def has_next(self) -> bool:
         return self.page < self.pages
 
-    def window(self, items: Sequence[TaskRecord]) -> Sequence[TaskRecord]:
+    def window(self, items: Sequence[Item]) -> Sequence[Item]:
         return items[self.first_index : self.first_index + self.page_size]
 
 
