@@ -17,15 +17,19 @@ from cronfleet.dispatch.shards import ShardHandOff
 from cronfleet.environment import current_environment
 from cronfleet.handlers import lambda_handler, rejected
 from cronfleet.invoker import InvokeError
-from cronfleet.observability import MetricUnit, logger, metrics, trace_aws_calls
+from cronfleet.observability import MetricUnit, logger, metrics
 
 environment = current_environment()  # a missing variable fails the cold start, by name
 
 
 @cache
 def dispatcher() -> Dispatcher:
-    """Built on the first shard and reused, as the dispatcher's own."""
-    trace_aws_calls()
+    """Built on the first shard and reused, as the dispatcher's own.
+
+    Its AWS calls are not traced one by one, as the dispatcher's are: a busy shard makes tens of
+    thousands a minute, and a subsegment each would cost CPU on every claim and invoke. The
+    invocation itself is traced, and each run's trace decision still goes out on its Invoke.
+    """
     return dispatcher_from_environment(environment)
 
 

@@ -368,3 +368,21 @@ def test_every_checkov_skip_says_why(template: dict[str, Any]) -> None:
     for logical_id, skip in skips:
         assert skip["id"].startswith("CKV_"), logical_id
         assert len(skip.get("comment", "").split()) >= 6, (logical_id, skip)
+
+
+def test_task_functions_are_traced_when_the_dispatcher_says_and_the_stacks_own_always(
+    transformed: dict[str, Any],
+) -> None:
+    functions = _of_type(transformed, LAMBDA_FUNCTION)
+    tasks = _task_functions(transformed)
+    modes = {name: f["TracingConfig"]["Mode"] for name, f in functions.items()}
+
+    # A task function only when its Invoke carries Sampled=1 (cronfleet.tracing)...
+    assert {modes[task] for task in tasks} == {"PassThrough"}
+    # ...the stack's own functions at Lambda's rate...
+    assert {mode for name, mode in modes.items() if name not in tasks} == {"Active"}
+    # ...and every role may send its segments, PassThrough ones included.
+    roles = _of_type(transformed, "AWS::IAM::Role")
+    for name in functions:
+        arns = json.dumps(roles[f"{name}Role"]["ManagedPolicyArns"])
+        assert "AWSXrayWriteOnlyAccess" in arns, name

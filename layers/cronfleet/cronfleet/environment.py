@@ -53,6 +53,9 @@ class CronfleetEnvironment(BaseModel):
     # when per-task metrics are on (the PerTaskMetrics parameter), at $0.30 a metric-month.
     metrics_namespace: str | None = Field(None, alias="POWERTOOLS_METRICS_NAMESPACE")
     per_task_metrics: bool = Field(False, alias="CRONFLEET_PER_TASK_METRICS")
+    # The share of healthy runs the dispatcher has X-Ray trace (cronfleet.tracing); retries,
+    # manual runs and the runs of a failing task are always traced.
+    trace_sample_rate: float = Field(1.0, alias="CRONFLEET_TRACE_SAMPLE_RATE", ge=0, le=1)
     # Set by Lambda: the function's name and the log group it logs to, its own by default, or
     # the one the stack's functions share (the links in alerts point at it).
     function_name: str | None = Field(None, alias="AWS_LAMBDA_FUNCTION_NAME")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.config import Config
@@ -48,6 +49,8 @@ class LambdaInvoker:
 
             client = boto3.client("lambda", config=CLIENT_CONFIG)
         self.client = client
+        # Last before sending: after the X-Ray SDK has put the caller's own trace header on.
+        client.meta.events.register("before-send.lambda.Invoke", _apply_trace_decision)
 
     def invoke(self, function: str, event: dict[str, Any]) -> None:
         try:
@@ -68,3 +71,16 @@ class NoopInvoker:
 
     def invoke(self, function: str, event: dict[str, Any]) -> None:
         return None
+
+
+def _apply_trace_decision(request: Any, **_: Any) -> None:
+    """Send the run's trace decision (cronfleet.tracing) as the Invoke's trace header."""
+    from cronfleet.tracing import TRACE_HEADER, chosen, trace_header
+
+    sampled = chosen()
+    if sampled is None:
+        return
+    inherited = request.headers.get(TRACE_HEADER)
+    if isinstance(inherited, bytes):
+        inherited = inherited.decode()
+    request.headers[TRACE_HEADER] = trace_header(sampled, inherited, time.time())

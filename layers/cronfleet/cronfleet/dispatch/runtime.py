@@ -10,6 +10,7 @@ from cronfleet.dispatch.shards import ShardHandOff
 from cronfleet.invoker import LambdaInvoker
 from cronfleet.lifecycle.attempts import Attempts
 from cronfleet.store import Store
+from cronfleet.tracing import TraceSampling
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -30,6 +31,7 @@ def dispatcher_from_environment(environment: CronfleetEnvironment) -> Dispatcher
         invoker,
         alerter=Alerter.from_environment(store, environment),
         http_function=environment.http_function_name,
+        tracing=TraceSampling(environment.trace_sample_rate),
     )
     worker = environment.dispatch_worker_function
     return Dispatcher(attempts, hand_off=ShardHandOff(invoker, worker) if worker else None)

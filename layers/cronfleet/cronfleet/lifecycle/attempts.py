@@ -25,6 +25,7 @@ from cronfleet.lifecycle.retry import attempts_left, retry_delay
 from cronfleet.lifecycle.slots import manual_slot, slot_key
 from cronfleet.lifecycle.states import RunStatus, Trigger
 from cronfleet.store import Store, TaskRecord
+from cronfleet.tracing import TraceSampling, invoking
 
 if TYPE_CHECKING:
     from cronfleet.alerts.alerter import Alerter
@@ -76,6 +77,8 @@ class Attempts:
     rng: random.Random | None = None
     alerter: Alerter | None = None
     http_function: str | None = None
+    # Which invokes X-Ray traces (cronfleet.tracing); None leaves it to the caller's own trace.
+    tracing: TraceSampling | None = None
 
     def conclude(
         self,
@@ -149,8 +152,10 @@ class Attempts:
                 "NoTarget", "Http tasks need the built-in HTTP function (HTTP_FUNCTION_NAME)"
             )
         else:
+            sampled = self.tracing.traces(task, attempt, trigger) if self.tracing else None
             try:
-                self.invoker.invoke(target, envelope.to_event())
+                with invoking(sampled):
+                    self.invoker.invoke(target, envelope.to_event())
                 return True
             except InvokeError as exc:
                 error = exc
