@@ -63,6 +63,7 @@ STYLE = """\
 .cf-fleet .cf-muted { color: #5f6b7a; font-size: 12px; }
 .cf-fleet .cf-error-text { color: #d91515; font-size: 12px; white-space: pre-wrap; }
 .cf-fleet .cf-health { font-weight: bold; white-space: nowrap; }
+.cf-fleet td.cf-actions { white-space: nowrap; }
 .cf-fleet .cf-bar { margin: 4px 0 8px 0; }
 .cf-fleet .cf-notice { padding: 6px; margin-bottom: 8px; border-left: 4px solid #037f0c; }
 .cf-fleet .cf-refusal { padding: 6px; margin-bottom: 8px; border-left: 4px solid #d91515; }
@@ -189,7 +190,7 @@ def _row(row: TaskRow, page: FleetPage, endpoint: str, state: dict[str, Any]) ->
         f'<td class="cf-num">{duration(row.p95_duration_ms)}</td>',
         f'<td class="cf-num">{status.consecutive_failures}</td>',
         f'<td class="cf-health" style="color: {colour}">{escape(status.health.value)}</td>',
-        f"<td>{' '.join(buttons)}</td>",
+        f'<td class="cf-actions">{" ".join(buttons)}</td>',
     ]
     return f'<tr data-task="{name}">{"".join(cells)}</tr>'
 
