@@ -223,3 +223,53 @@ def test_filters_and_pages_narrow_the_fleet(
     assert "0 of 3 tasks match" in untagged.text
     assert [row.task for row in filtered.rows] == ["cleanup"]
     assert "1 of 3 tasks match" in filtered.text
+
+
+class _Recorder:
+    """A runner's reporter that only remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def started(self, stack: Any, applied: Any) -> None:
+        self.calls.append("started")
+
+    def ticked(self, report: Any) -> None:
+        self.calls.append("ticked")
+
+    def invocation(self, invocation: Any) -> None:
+        self.calls.append("invocation")
+
+    def alert(self, message: Any) -> None:
+        self.calls.append("alert")
+
+    def finished(self) -> None:
+        self.calls.append("finished")
+
+
+def test_the_local_runner_keeps_the_widget_page_without_slowing_its_ticks(
+    store: Store, process_clock: FakeClock, fleet: list[str], tmp_path: Any
+) -> None:
+    from cronfleet_tools.local.widget_page import WidgetPageReporter
+
+    # given `cronfleet run --widget-page` wrapping the console's reporter
+    page = tmp_path / "fleet.html"
+    inner = _Recorder()
+    reporter = WidgetPageReporter(inner, page, process_clock, interval=3600)
+    stack = type("Stack", (), {"store": store})()
+
+    # when the run starts, ticks twice (the second within the interval) and finishes
+    reporter.started(stack, [])
+    first = page.read_text()
+    store.pause("report", process_clock.now)
+    reporter.ticked(None)  # type: ignore[arg-type]
+    unchanged = page.read_text()
+    reporter.finished()
+    last = WidgetDom(page.read_text())
+
+    # then the console heard everything, and the page is the widget's, rewritten at the ends
+    assert inner.calls == ["started", "ticked", "finished"]
+    assert [row.task for row in WidgetDom(first).rows] == fleet
+    assert unchanged == first
+    assert last.title == "cronfleet fleet (local stack)"
+    assert "paused" in last.row("report").text

@@ -68,6 +68,15 @@ def run_local(
         ),
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show idle ticks too.")] = False,
+    widget_page: Annotated[
+        Path | None,
+        typer.Option(
+            "--widget-page",
+            metavar="PATH",
+            help="Keep the dashboard's fleet widget, as its function renders it, in this HTML "
+            "file (rewritten after ticks, at most every 5 seconds).",
+        ),
+    ] = None,
 ) -> None:
     """Run the whole stack locally: DynamoDB Local, the dispatcher, the task functions.
 
@@ -85,7 +94,7 @@ def run_local(
     from cronfleet.registry.problems import InvalidTemplate
     from cronfleet_tools.local.console import ConsoleReporter
     from cronfleet_tools.local.functions import InvalidEnvVars
-    from cronfleet_tools.local.runner import LocalRunner, RunOptions, TemplateProblems
+    from cronfleet_tools.local.runner import LocalRunner, Reporter, RunOptions, TemplateProblems
     from cronfleet_tools.local.stack import LocalStackError
 
     if not template.is_file():
@@ -102,7 +111,11 @@ def run_local(
         trigger_all=trigger_all,
         cold=cold,
     )
-    reporter = ConsoleReporter(console, clock.now, verbose=verbose)
+    reporter: Reporter = ConsoleReporter(console, clock.now, verbose=verbose)
+    if widget_page is not None:
+        from cronfleet_tools.local.widget_page import WidgetPageReporter
+
+        reporter = WidgetPageReporter(reporter, widget_page, clock.now)
     try:
         runner = LocalRunner(options, reporter)
     except ValueError as exc:
