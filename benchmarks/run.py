@@ -12,6 +12,8 @@ baselines, in one run against one DynamoDB Local. Exits 1 when a figure misses i
 6. Fan-out: 100,000 due tasks over the dispatch shards, each shard by a worker whose every
    Invoke takes 20 ms; CPU per task, and each shard's time projected for Lambda
    (benchmarks/fanout.py, the arithmetic in docs/costs.md).
+7. Run cost: a simulated day of a mixed fleet, DynamoDB's reported units per run and per tick,
+   written to benchmarks/results/run_cost.json for docs/costs.md (benchmarks/run_cost.py).
 
 Performance is measured here, never in timed tests. ``--quick`` uses smaller numbers for a
 smoke run; the default is the design's numbers.
@@ -101,7 +103,15 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["reads", "dispatch", "cold-start", "schedules", "local-replay", "fanout"],
+        choices=[
+            "reads",
+            "dispatch",
+            "cold-start",
+            "schedules",
+            "local-replay",
+            "fanout",
+            "run-cost",
+        ],
         action="append",
         help="run only this figure (repeatable)",
     )
@@ -254,7 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     sizes = QUICK if arguments.quick else FULL
     figures = set(
-        arguments.only or ["reads", "dispatch", "cold-start", "schedules", "local-replay", "fanout"]
+        arguments.only
+        or ["reads", "dispatch", "cold-start", "schedules", "local-replay", "fanout", "run-cost"]
     )
     started = time.perf_counter()
     say(
@@ -263,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     rows: list[Row] = []
 
-    if figures & {"reads", "dispatch", "schedules", "fanout"}:
+    if figures & {"reads", "dispatch", "schedules", "fanout", "run-cost"}:
         try:
             engine = DynamoDBLocal(in_memory=True).start()
         except DynamoDBLocalError as exc:
@@ -303,6 +314,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"each shard by a worker of {arguments.parallel} threads, every Invoke 20 ms"
                 )
                 rows.append(fanout_row(fanout.measure(engine, sizes.fanned_out, say)))
+            if "run-cost" in figures:
+                from benchmarks import run_cost
+
+                rows += [
+                    Row(*row)
+                    for row in run_cost.report(quick=arguments.quick, say=say, engine=engine)
+                ]
 
     if "cold-start" in figures:
         say(f"\n3. cold start: import time, median of {sizes.import_runs} fresh interpreters")
