@@ -6,6 +6,7 @@
 #   make lint    ruff (lint + format check) and mypy
 #   make build   sam build (python3.13, arm64, no Docker needed)
 #   make bench   the performance figures of docs/architecture.md (benchmarks/)
+#   make cost    measure what a run costs (figure 7), then regenerate docs/costs.md from it
 #   make soak    30 simulated days of 50 tasks under races and injected faults, then audited
 #   make checkov audit template.yaml with checkov (its own venv; skips justified in .checkov.yaml)
 #   make deploy  sam build + sam deploy (needs AWS credentials)
@@ -51,7 +52,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 BUILD_DIR := .aws-sam/build
 LAYER_BUILD := $(BUILD_DIR)/CronfleetLayer/python
 
-.PHONY: help run test lint template build bench soak deploy lock clean distclean java chromium dynamodb-local checkov \
+.PHONY: help run test lint template build bench cost soak deploy lock clean distclean java chromium dynamodb-local checkov \
 	venv sam-cli
 
 help:
@@ -173,6 +174,15 @@ test: lint template build $(DYNAMODB_STAMP) chromium
 BENCH_ARGS ?=
 bench: $(VENV_STAMP) $(DYNAMODB_STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# docs/costs.md is generated (scripts/costs.py) from the measured units of figure 7, which
+# this remeasures into benchmarks/results/run_cost.json, and from scripts/cost_inputs.toml
+# (prices, task mix, configuration). Regenerate from the committed JSON alone, without the
+# replay: make cost COST_ARGS=--from-results
+COST_ARGS ?=
+cost: $(VENV_STAMP) $(if $(filter --from-results,$(COST_ARGS)),,$(DYNAMODB_STAMP))
+	$(if $(filter --from-results,$(COST_ARGS)),,$(BIN)/python -m benchmarks --only run-cost)
+	$(BIN)/python scripts/costs.py
 
 # The soak (tests/support/soak.py): the real engine on DynamoDB Local for 30 simulated days of 50
 # tasks, with racing dispatchers, duplicate, late and lost deliveries, redeploys, pauses and 5%
