@@ -476,13 +476,15 @@ def rounded(value: float, to: int) -> str:
 
 
 def render(inputs: Inputs) -> str:
-    c = inputs.config
-    fleets = [fleet(inputs, f) for f in inputs.raw["fleets"]]
+    default_on = bool(inputs.config["per_task_metrics"])
     on = inputs.with_config(per_task_metrics=True)
+    off = inputs.with_config(per_task_metrics=False)
     fleets_on = [fleet(on, f) for f in inputs.raw["fleets"]]
-    default_on = c["per_task_metrics"]
+    fleets_off = [fleet(off, f) for f in inputs.raw["fleets"]]
+    # The totals follow the configuration; the other setting is shown beside them.
+    fleets, others = (fleets_on, fleets_off) if default_on else (fleets_off, fleets_on)
     sections = [
-        _summary(inputs, fleets, fleets_on, default_on),
+        _summary(inputs, fleets, others, default_on),
         _prices(inputs),
         _assumptions(inputs),
         _one_run(inputs),
@@ -492,25 +494,26 @@ def render(inputs: Inputs) -> str:
         ],
         _how_counted(inputs, fleets, fleets_on),
         _free_tier(inputs, fleets),
-        _bringing_down(inputs, fleets, fleets_on),
+        _bringing_down(inputs, fleets_off, fleets_on),
         _not_included(inputs, fleets),
         _busy_minute(inputs),
         _limits(inputs),
-        _comparison(inputs, fleets, fleets_on),
+        _comparison(inputs, fleets, others, default_on),
     ]
     return "\n".join(section.rstrip("\n") + "\n" for section in sections).replace("\n\n\n", "\n\n")
 
 
-def _summary(inputs: Inputs, fleets: list[Fleet], fleets_on: list[Fleet], on: bool) -> str:
+def _summary(inputs: Inputs, fleets: list[Fleet], others: list[Fleet], on: bool) -> str:
     m = inputs.measured
     run = per_run(inputs)
     other = "off" if on else "on"
     rows = "\n".join(
         f"| {number(f.tasks)} | {number(f.runs)} | **${money(f.total)}** | "
         f"${money(f.per_million_runs)} | ${money(o.total)} |"
-        for f, o in zip(fleets, fleets_on if not on else fleets, strict=True)
+        for f, o in zip(fleets, others, strict=True)
     )
-    big, big_on = fleets[-1], fleets_on[-1]
+    big, big_other = fleets[-1], others[-1]
+    setting = "on" if on else "off (the default)"
     writes = big.line("DynamoDB writes")
     share = writes.dollars / big.total
     following = sorted(
@@ -538,12 +541,12 @@ reports for every call (figure 7 of `make bench`, `benchmarks/run_cost.py`); a r
 and the share of failing runs are assumptions, stated below, so each line can be checked and
 redone with your own numbers in `scripts/cost_inputs.toml`.
 
-**What dominates.** With per-task metrics off (the default), DynamoDB writes:
+**What dominates.** With per-task metrics {setting}, DynamoDB writes:
 ${money(writes.dollars)} of the ${money(big.total)} at 10,000 tasks ({share:.0%}), then
 {next_lines}. At 10 tasks most of the bill is fixed: the dashboard ($3), the alarms
 (${money(big.line("CloudWatch alarms").dollars)}) and the KMS key ($1). Per-task metrics
-(`PerTaskMetrics=true`) cost $0.30 a metric-month each and bring the 10,000-task bill to
-${money(big_on.total)}. See [Bringing the cost down](#bringing-the-cost-down).
+(`PerTaskMetrics=true`) cost $0.30 a metric-month each; with them {other}, the 10,000-task bill is
+${money(big_other.total)}. See [Bringing the cost down](#bringing-the-cost-down).
 """
 
 
@@ -778,8 +781,10 @@ def _how_counted(inputs: Inputs, fleets: list[Fleet], fleets_on: list[Fleet]) ->
   per-task metric were billed for the full month, all four of them, it would be
   ${money(full)} a month at {number(fleets[-1].tasks)} tasks instead of
   ${money(big_on.metrics_on_line.dollars)}.
-- **Alarms.** `template.yaml`'s alarms, with one alarm metric counted per metric an alarm's
-  metric math reads: {a["alarm_metrics"]}.
+- **Alarms.** `template.yaml` defines {a["alarms"]} alarms, some of which add up several
+  metrics with metric math; one alarm metric is counted per metric they read:
+  {a["alarm_metrics"]}. Counted per alarm it would be ${money(a["alarms"] * inputs.prices["alarm_metric_month"])}
+  instead of ${money(a["alarm_metrics"] * inputs.prices["alarm_metric_month"])}.
 - **DynamoDB.** The units per run, per tick and per deploy are figure 7's (see
   [What one run costs](#what-one-run-costs-in-dynamodb)), blended over successful and failed runs.
 - **DynamoDB storage.** Entries kept {a["history_days"]} days: runs a month ×
@@ -1028,10 +1033,11 @@ def _limits(inputs: Inputs) -> str:
 """
 
 
-def _comparison(inputs: Inputs, fleets: list[Fleet], fleets_on: list[Fleet]) -> str:
+def _comparison(inputs: Inputs, fleets: list[Fleet], others: list[Fleet], on: bool) -> str:
     p = inputs.prices
     scheduler = [f.runs * p["scheduler_per_million"] / 1e6 for f in fleets]
-    big, big_on = fleets[-1], fleets_on[-1]
+    big, big_other = fleets[-1], others[-1]
+    other = "off" if on else "on"
     return f"""## Compared with the alternatives
 
 The seeds' teams came from these. Figures are list prices for the scheduling itself; the jobs'
@@ -1039,7 +1045,7 @@ own compute is extra in every case.
 
 | option | 10 tasks | 100 tasks | 10,000 tasks | what you get |
 | --- | ---: | ---: | ---: | --- |
-| cronfleet | ${money(fleets[0].total)} | ${money(fleets[1].total)} | ${money(big.total)} | ledger, retries, overlap, catch-up, alerts, audit; ${money(big_on.total)} at 10,000 with per-task metrics on |
+| cronfleet | ${money(fleets[0].total)} | ${money(fleets[1].total)} | ${money(big.total)} | ledger, retries, overlap, catch-up, alerts, audit; ${money(big_other.total)} at 10,000 with per-task metrics {other} |
 | EventBridge Scheduler alone, one schedule per task | ${money(scheduler[0])} | ${money(scheduler[1])} | ${money(scheduler[2])} | invocations only; the first 14 million a month are free |
 | Vercel cron on Pro | $20 per member | $20 per member | not practical | a capped number of cron jobs per project; the invocations are function usage |
 | cron-job.org | free | free | fair use | HTTP calls only, 30-second request timeout, one-minute minimum interval |
