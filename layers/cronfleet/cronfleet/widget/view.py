@@ -8,6 +8,7 @@ Only the rows on the page read the ledger, for their latest run and its error: o
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -115,9 +116,7 @@ def fleet_page(
     store: Store, request: WidgetRequest, now: datetime, *, clamp: bool = False
 ) -> FleetPage:
     tasks = store.list_tasks()  # sorted by task id
-    counts: dict[Health, int] = {}
-    for task in tasks:
-        counts[health_of(task)] = counts.get(health_of(task), 0) + 1
+    counts = Counter(health_of(task) for task in tasks)
     chosen = [task for task in tasks if matches(task, request)]
     pagination = paginate(len(chosen), request, clamp=clamp)
     rows = [
