@@ -715,8 +715,10 @@ The day's units by step (all runs and ticks together):
 
 **What DynamoDB Local reports.** It returned capacity for every {operations} call, and index
 units for {index_ops}: a write that changes an item writes its copy in each index that holds
-it, and one that changes the index key is reported as a delete and a put. Three things it does
-not report, and how they are handled here:
+it, and one that changes the index key is reported as a delete and a put
+(`tests/integration/test_run_cost.py` checks this for `PutItem`, `UpdateItem`, `DeleteItem`,
+`BatchWriteItem` and `TransactWriteItems` too). Three things it does not report, and how they
+are handled here:
 
 - **Index copies written by a transaction** are reported at the transactional rate, 2 units a
   KB, like the table's. The totals count them {rate}; at the standard rate a successful run
