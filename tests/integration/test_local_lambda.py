@@ -107,6 +107,8 @@ def test_repository_functions_get_globals_own_variables_and_resolved_references(
         "EXECUTIONS_TABLE_NAME": "local-executions",
         "HISTORY_RETENTION_DAYS": "90",  # a Number parameter's default, as text
         "DISPATCH_SHARDS": "8",
+        "CRONFLEET_PER_TASK_METRICS": "false",
+        "CRONFLEET_TRACE_SAMPLE_RATE": "0.05",
         "ALERT_TOPIC_ARN": "",  # !Ref to a resource with no local counterpart
         # !Sub of pseudo parameters resolves, as SAM CLI resolves it (the local stack's name)
         "DASHBOARD_NAME": "cronfleet-local-cronfleet",
