@@ -145,9 +145,9 @@ STEPS = {
     ("dispatcher", "Query", "due-index"): "tick: due tasks",
     ("dispatcher", "Query", "inflight-index"): "watchdog: in-flight runs",
     ("dispatcher", "TransactWriteItems", None): "claim",
-    ("wrapper", "UpdateItem", None): "wrapper: start",
-    ("wrapper", "GetItem", None): "wrapper: read the task",
-    ("wrapper", "TransactWriteItems", None): "wrapper: finish",
+    ("wrapper", "UpdateItem", None): "start",
+    ("wrapper", "GetItem", None): "read the task",
+    ("wrapper", "TransactWriteItems", None): "finish",
 }
 
 
@@ -229,7 +229,7 @@ def _step(role: str, operation: str, params: Mapping[str, Any]) -> str:
         if (role, operation, detail) in STEPS:
             return STEPS[(role, operation, detail)]
     index = params.get("IndexName")
-    return f"{role}: {operation}" + (f" {index}" if index else "")
+    return operation + (f" {index}" if index else "")
 
 
 def _runs_named(params: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -582,6 +582,11 @@ def _measure(engine: DynamoDBLocal, hours: float, say: Callable[[str], None]) ->
         for run in members:
             total.add(meter.runs.get(run, Units()))
             total.reads += due_reads * attempts[run] / total_attempts
+        if kind == "failed":
+            # A slot is skipped only while a retry of the one before holds the task: what
+            # recording it cost is the failure's.
+            for run in (run for run, k in kinds.items() if k == "skipped"):
+                total.add(meter.runs.get(run, Units()))
         count = max(1, len(members))
         per_run[kind] = total.as_json(count)
         lambda_per_run[kind] = {
@@ -594,9 +599,13 @@ def _measure(engine: DynamoDBLocal, hours: float, say: Callable[[str], None]) ->
     attributed = Units()
     for run in kinds:
         attributed.add(meter.runs.get(run, Units()))
+    # The day's own units, step by step: less the deploys and the quiet ticks before it.
     steps = {
-        f"{role} / {step}": units.as_json()
-        for (role, step), units in sorted(after_day.items())
+        f"{role} / {step}": _diff(
+            {key: units}, {key: before_day[key]} if key in before_day else {}
+        ).as_json()
+        for key, units in sorted(after_day.items())
+        for role, step in [key]
         if role != "registry"
     }
     deploy = {

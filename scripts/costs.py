@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -61,6 +62,7 @@ class Measured:
     runs: dict[str, int]
     steps: dict[str, dict[str, float]]
     reported: dict[str, Any]
+    alerts: dict[str, int]  # SNS publishes of the replayed day, by kind
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Measured:
@@ -92,6 +94,7 @@ class Measured:
             runs=data["runs"],
             steps=data["steps"],
             reported=data["dynamodb_local_reports"],
+            alerts=data["sns_by_kind"],
         )
 
 
@@ -474,6 +477,50 @@ def rounded(value: float, to: int) -> str:
 
 # --- the document --------------------------------------------------------------------------------
 
+WIDTH = 100
+
+
+def reflow(text: str) -> str:
+    """Wrap prose and list items at 100 columns, as the rest of docs/ is written; the figures
+    put into sentences would otherwise leave them ragged. Headings, tables, comments and
+    indented tables pass through."""
+    out: list[str] = []
+    paragraph: list[str] = []
+    first, rest = "", ""
+
+    def flush() -> None:
+        nonlocal paragraph
+        if paragraph:
+            words = " ".join(line.strip() for line in paragraph)
+            out.extend(
+                textwrap.wrap(
+                    words.removeprefix("- ") if first.endswith("- ") else words,
+                    WIDTH,
+                    initial_indent=first,
+                    subsequent_indent=rest,
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+            )
+        paragraph = []
+
+    for line in text.split("\n"):
+        stripped = line.lstrip()
+        margin = line[: len(line) - len(stripped)]
+        if not stripped or stripped.startswith(("|", "#", "<!--")) or line.endswith("-->"):
+            flush()
+            out.append(line)
+        elif stripped.startswith("- "):
+            flush()
+            first, rest = margin + "- ", margin + "  "
+            paragraph = [line]
+        else:
+            if not paragraph:  # a paragraph of its own, at its own margin
+                first = rest = margin
+            paragraph.append(line)
+    flush()
+    return "\n".join(out)
+
 
 def render(inputs: Inputs) -> str:
     default_on = bool(inputs.config["per_task_metrics"])
@@ -500,7 +547,8 @@ def render(inputs: Inputs) -> str:
         _limits(inputs),
         _comparison(inputs, fleets, others, default_on),
     ]
-    return "\n".join(section.rstrip("\n") + "\n" for section in sections).replace("\n\n\n", "\n\n")
+    text = "\n".join(section.rstrip("\n") + "\n" for section in sections)
+    return reflow(text.replace("\n\n\n", "\n\n"))
 
 
 def _summary(inputs: Inputs, fleets: list[Fleet], others: list[Fleet], on: bool) -> str:
@@ -666,6 +714,16 @@ def _one_run(inputs: Inputs) -> str:
     failed_w = m.failed_table_writes + m.failed_index_writes
     ok_std = ok_w - m.success_transaction_index_writes / 2
     runs = m.runs
+    skipped = runs.get("skipped", 0)
+    skipped_text = (
+        f", and {skipped:,} slots were skipped by the overlap policy while a retry of the slot "
+        "before was still due (what recording them cost is counted in the failed runs' figures)"
+        if skipped
+        else ""
+    )
+    alerts_text = (
+        ", ".join(f"{n:,} `{kind}`" for kind, n in sorted(m.alerts.items())) if m.alerts else "none"
+    )
     reported = m.reported
     operations = ", ".join(f"`{op}`" for op in reported["operations_reporting_units"])
     index_ops = ", ".join(f"`{op}`" for op in reported["operations_reporting_index_units"])
@@ -690,9 +748,9 @@ replays {m.hours:g} simulated hours of {m.tasks} tasks in the mix above on Dynam
 the real dispatcher, watchdog, task wrapper, recorder, alerter and registry. Every DynamoDB
 client they use asks for `ReturnConsumedCapacity=INDEXES`, and the units each answer reports
 are added up per step and per run (the task and slot the request names). Some runs fail and
-are retried, some time out and reach the recorder, one task fails every attempt and raises
-alerts. The day had {runs["successful"]:,} runs that succeeded at their first attempt and
-{runs["failed"]:,} that failed or were retried.
+are retried, some time out and reach the recorder, one task fails every attempt until its
+retries run out. The day had {runs["successful"]:,} runs that succeeded at their first attempt
+and {runs["failed"]:,} that failed or were retried{skipped_text}; its alerts were {alerts_text}.
 
 | per run | write units (WRU) | of which index copies | read units (RRU) |
 | --- | ---: | ---: | ---: |

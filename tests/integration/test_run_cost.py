@@ -70,19 +70,19 @@ def test_local_reports_table_and_index_units_for_every_operation_the_engine_uses
     # then every call reported units, index copies included: a put writes the entry (2), a
     # changed index key is a delete and a put (4), a transaction counts double, a transaction
     # returns a list of capacities (one per table) and both are counted
-    units = meter.steps[("t", "t: PutItem")]
+    units = meter.steps[("t", "PutItem")]
     assert (units.table_writes, units.index_writes) == (2.0, 2.0)
-    units = meter.steps[("t", "t: UpdateItem")]
+    units = meter.steps[("t", "UpdateItem")]
     assert (units.table_writes, units.index_writes) == (2.0, 4.0)
-    units = meter.steps[("t", "t: TransactWriteItems")]
+    units = meter.steps[("t", "TransactWriteItems")]
     assert units.table_writes == 2 * 2.0 + 2 * 1.0
     assert units.index_writes == units.transaction_index_writes == 2 * 4.0
-    units = meter.steps[("t", "t: BatchWriteItem")]
+    units = meter.steps[("t", "BatchWriteItem")]
     assert (units.table_writes, units.index_writes) == (1.0, 1.0)
-    units = meter.steps[("t", "t: DeleteItem")]
+    units = meter.steps[("t", "DeleteItem")]
     assert (units.table_writes, units.index_writes) == (1.0, 1.0)
-    assert meter.steps[("t", "t: GetItem")].reads == 1.0
-    assert meter.steps[("t", "t: Query due-index")].reads > 0
+    assert meter.steps[("t", "GetItem")].reads == 1.0
+    assert meter.steps[("t", "Query due-index")].reads > 0
     assert set(meter.operations) == {
         "PutItem",
         "UpdateItem",
@@ -117,9 +117,9 @@ def test_local_reports_nothing_for_an_empty_query_or_a_refused_write(
             ConditionExpression="attribute_not_exists(task_id)",
         )
 
-    query = meter.steps[("t", "t: Query due-index")]
+    query = meter.steps[("t", "Query due-index")]
     assert (query.reads, query.empty_queries) == (0.0, 1)
-    assert meter.steps[("t", "t: PutItem")].unreported == 1
+    assert meter.steps[("t", "PutItem")].unreported == 1
     assert meter.errors == {"t PutItem ConditionalCheckFailedException": 1}
 
 
