@@ -142,9 +142,13 @@ WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems",
 # The step a role's request is, by operation and index; anything else is named by its operation.
 STEPS = {
     ("dispatcher", "UpdateItem", DISPATCHER_ITEM): "tick: heartbeat",
+    ("dispatcher", "GetItem", DISPATCHER_ITEM): "tick: partitions on record",
     ("dispatcher", "Query", "due-index"): "tick: due tasks",
     ("dispatcher", "Query", "inflight-index"): "watchdog: in-flight runs",
     ("dispatcher", "TransactWriteItems", None): "claim",
+    # The watchdog dispatches retries: it reads the task, then moves the run to its next attempt.
+    ("dispatcher", "GetItem", None): "retry: read the task",
+    ("dispatcher", "UpdateItem", None): "retry: next attempt",
     ("wrapper", "UpdateItem", None): "start",
     ("wrapper", "GetItem", None): "read the task",
     ("wrapper", "TransactWriteItems", None): "finish",
