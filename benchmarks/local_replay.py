@@ -14,8 +14,8 @@ or three minutes; cold, at two thirds of a second an invocation, some 23 minutes
 on 2 CPUs: 134 s against 1,406 s). So the two sides are compared on one day, the week's Monday,
 and the week itself is replayed warm, for its wall time; the cold week is estimated from the
 day, and said to be. ``--quick`` compares eight
-hours of that Monday and skips the week: in a shorter window the fixed cost of any replay
-(``IDLE``: some 8 s to start and stop) is most of both sides, and the ratio says little.
+hours of that Monday and skips the week; there the fixed cost of any replay (``IDLE``: 5 to
+8 s to start and stop) and the ticks weigh more, and a quick ratio falls short of a day's.
 """
 
 from __future__ import annotations
