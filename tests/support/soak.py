@@ -502,7 +502,9 @@ class Soak:
                 self.counts["duplicate_shard_deliveries"] += copies - 1
                 for copy in range(copies):
                     worker = self.shard_workers[(number + copy) % len(self.shard_workers)]
-                    budget = self.rng.choice([None, None, 3, 10, 40])
+                    # Checks of its time a worker gets before it ends: 0 ends it before its first
+                    # claim; a few, part-way through a shard of a handful of tasks.
+                    budget = self.rng.choice([None, None, 0, 1, 2, 5])
                     runs.append(lambda e=event, w=worker, b=budget: self._run_shard(e, w, b))
             # Deliveries that share a sandbox run one after the other, as in Lambda.
             lanes: dict[int, list[Callable[[], None]]] = defaultdict(list)
