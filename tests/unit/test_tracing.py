@@ -84,7 +84,8 @@ def test_a_healthy_run_outside_the_sample_is_sent_untraced_under_a_root_of_its_o
     # even when the dispatcher itself is traced: it does not pass its decision on
     header = _invoke(0.0, caller=SAMPLED_CALLER)
     assert _sampled(header) == "0"
-    assert header is not None and "6745f000" not in header
+    assert header is not None
+    assert "6745f000" not in header
 
 
 @pytest.mark.parametrize(
@@ -104,7 +105,8 @@ def test_a_traced_run_joins_a_traced_callers_trace() -> None:
     # an untraced caller's header is not joined: the run gets a traced root of its own
     header = _invoke(1.0, caller=SAMPLED_CALLER.replace("Sampled=1", "Sampled=0"))
     assert _sampled(header) == "1"
-    assert header is not None and "6745f000" not in header
+    assert header is not None
+    assert "6745f000" not in header
 
 
 def test_the_healthy_runs_traced_are_the_configured_share() -> None:
