@@ -14,8 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cronfleet.environment import current_environment
 from cronfleet.handlers import lambda_handler
-from cronfleet.invoker import LambdaInvoker
-from cronfleet.lifecycle.attempts import Attempts
+from cronfleet.lifecycle.attempts import manual_runs
 from cronfleet.observability import trace_aws_calls
 from cronfleet.schedules.api import build_api
 from cronfleet.schedules.service import ScheduleService
@@ -31,9 +30,7 @@ def service() -> ScheduleService:
     store = Store.from_environment(environment)
     return ScheduleService(
         store,
-        attempts=cache(
-            lambda: Attempts(store, LambdaInvoker(), http_function=environment.http_function_name)
-        ),
+        attempts=manual_runs(store, environment.http_function_name),
         functions=json.loads(environment.api_task_functions or "{}"),
         quota=environment.api_tenant_quota,
     )

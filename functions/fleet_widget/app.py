@@ -15,8 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cronfleet import clock
 from cronfleet.environment import current_environment
 from cronfleet.handlers import lambda_handler
-from cronfleet.invoker import LambdaInvoker
-from cronfleet.lifecycle.attempts import Attempts
+from cronfleet.lifecycle.attempts import manual_runs
 from cronfleet.observability import trace_aws_calls
 from cronfleet.store import Store
 from cronfleet.widget.service import FleetWidget
@@ -31,9 +30,7 @@ def widget() -> FleetWidget:
     store = Store.from_environment(environment)
     return FleetWidget(
         store,
-        attempts=cache(
-            lambda: Attempts(store, LambdaInvoker(), http_function=environment.http_function_name)
-        ),
+        attempts=manual_runs(store, environment.http_function_name),
     )
 
 

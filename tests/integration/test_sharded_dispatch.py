@@ -297,6 +297,24 @@ def _in_partition(partition: int, count: int) -> list[str]:
     return list(itertools.islice((n for n in names if shard_of(n, 8) == partition), count))
 
 
+def _worker_at_nine(
+    store: Store,
+    clock: FakeClock,
+    sam_function: Callable[[str], ModuleType],
+    names: list[str],
+) -> tuple[ModuleType, QueuedLambda]:
+    """The template's worker, ``names`` registered before 09:00, the clock just after it (the
+    sample shard event's tick), and Lambda's control plane queued: the adapter edge."""
+    clock.now = datetime(2026, 11, 2, 8, 59, tzinfo=UTC)
+    for name in names:
+        register(store, clock, name)
+    worker_app = sam_function("DispatchWorkerFunction")
+    lambda_api = QueuedLambda()
+    worker_app.dispatcher().attempts.invoker = lambda_api
+    clock.now = datetime(2026, 11, 2, 9, 0, 4, tzinfo=UTC)
+    return worker_app, lambda_api
+
+
 def test_the_dispatcher_function_hands_a_busy_tick_to_the_dispatch_worker_function(
     store: Store,
     process_clock: FakeClock,
@@ -345,15 +363,8 @@ def test_the_dispatch_worker_function_runs_the_sample_shard(
     load_event: Callable[[str], Any],
     lambda_context: Any,
 ) -> None:
-    clock = process_clock
-    clock.now = datetime(2026, 11, 2, 8, 59, tzinfo=UTC)
     names = _in_partition(3, 3)
-    for name in names:
-        register(store, clock, name)
-    worker_app = sam_function("DispatchWorkerFunction")
-    lambda_api = QueuedLambda()
-    worker_app.dispatcher().attempts.invoker = lambda_api
-    clock.now = datetime(2026, 11, 2, 9, 0, 4, tzinfo=UTC)
+    worker_app, lambda_api = _worker_at_nine(store, process_clock, sam_function, names)
 
     answer = worker_app.handler(load_event("dispatch_worker_shard"), lambda_context)
 
@@ -368,15 +379,8 @@ def test_a_worker_short_of_time_hands_its_shard_to_a_continuation_of_itself(
     load_event: Callable[[str], Any],
     lambda_context: Any,
 ) -> None:
-    clock = process_clock
-    clock.now = datetime(2026, 11, 2, 8, 59, tzinfo=UTC)
     names = _in_partition(3, 2)
-    for name in names:
-        register(store, clock, name)
-    worker_app = sam_function("DispatchWorkerFunction")
-    lambda_api = QueuedLambda()
-    worker_app.dispatcher().attempts.invoker = lambda_api
-    clock.now = datetime(2026, 11, 2, 9, 0, 4, tzinfo=UTC)
+    worker_app, lambda_api = _worker_at_nine(store, process_clock, sam_function, names)
     event = load_event("dispatch_worker_shard")
 
     # An invocation already in its last seconds claims nothing and starts a continuation...
@@ -413,14 +417,8 @@ def test_a_shard_event_the_dispatcher_did_not_send_is_refused_and_claims_nothing
     change: dict[str, Any],
     problem: str,
 ) -> None:
-    clock = process_clock
-    clock.now = datetime(2026, 11, 2, 8, 59, tzinfo=UTC)
     [name] = _in_partition(3, 1)
-    register(store, clock, name)
-    worker_app = sam_function("DispatchWorkerFunction")
-    lambda_api = QueuedLambda()
-    worker_app.dispatcher().attempts.invoker = lambda_api
-    clock.now = datetime(2026, 11, 2, 9, 0, 4, tzinfo=UTC)
+    worker_app, lambda_api = _worker_at_nine(store, process_clock, sam_function, [name])
 
     answer = worker_app.handler({**load_event("dispatch_worker_shard"), **change}, lambda_context)
 

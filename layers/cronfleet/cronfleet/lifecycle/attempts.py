@@ -8,6 +8,7 @@ slot final.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 from pydantic import JsonValue
 
 from cronfleet.clock import now as clock_now
-from cronfleet.invoker import InvokeError, Invoker
+from cronfleet.invoker import InvokeError, Invoker, LambdaInvoker
 from cronfleet.lifecycle.envelope import ExecutionEnvelope
 from cronfleet.lifecycle.outcomes import AttemptOutcome, FinishResult
 from cronfleet.lifecycle.retry import attempts_left, retry_delay
@@ -190,3 +191,10 @@ class Attempts:
         )
         invoked = self.invoke(task, slot, 1, Trigger.MANUAL, now, payload=payload)
         return slot, invoked
+
+
+def manual_runs(store: Store, http_function: str | None) -> Callable[[], Attempts]:
+    """The attempts service of a function that starts manual runs (the schedules API, the fleet
+    widget), built on the first run it starts: a Lambda client is a cold-start cost a page
+    view or a list request need not pay."""
+    return functools.cache(lambda: Attempts(store, LambdaInvoker(), http_function=http_function))
