@@ -143,8 +143,11 @@ WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems",
 STEPS = {
     ("dispatcher", "UpdateItem", DISPATCHER_ITEM): "tick: heartbeat",
     ("dispatcher", "GetItem", DISPATCHER_ITEM): "tick: partitions on record",
-    ("dispatcher", "Query", "due-index"): "tick: due tasks",
-    ("dispatcher", "Query", "inflight-index"): "watchdog: in-flight runs",
+    ("dispatcher", "Query", "due-keys-index"): "tick: due tasks",
+    ("dispatcher", "Query", "inflight-keys-index"): "watchdog: in-flight runs",
+    # The indexes are keys-only: the entries found are then read by key.
+    ("dispatcher", "BatchGetItem", "tasks"): "tick: due tasks' items",
+    ("dispatcher", "BatchGetItem", "executions"): "watchdog: in-flight runs' items",
     ("dispatcher", "TransactWriteItems", None): "claim",
     # The watchdog dispatches retries: it reads the task, then moves the run to its next attempt.
     ("dispatcher", "GetItem", None): "retry: read the task",
@@ -229,7 +232,11 @@ class Meter:
 
 def _step(role: str, operation: str, params: Mapping[str, Any]) -> str:
     key = params.get("Key", {}).get("task_id", {}).get("S")
-    for detail in (key if key == DISPATCHER_ITEM else None, params.get("IndexName"), None):
+    details = [key if key == DISPATCHER_ITEM else None, params.get("IndexName"), None]
+    if operation == "BatchGetItem":  # executions are keyed by slot too, tasks are not
+        keys = _batch_keys(params)
+        details.insert(0, "executions" if keys and "slot" in keys[0] else "tasks")
+    for detail in details:
         if (role, operation, detail) in STEPS:
             return STEPS[(role, operation, detail)]
     index = params.get("IndexName")
@@ -242,12 +249,22 @@ def _runs_named(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     requests = [params] + [
         request for item in params.get("TransactItems", []) for request in item.values()
     ]
+    requests += [{"Key": key} for key in _batch_keys(params)]
     for request in requests:
         key = request.get("Key") or request.get("Item") or {}
         task, slot = key.get("task_id", {}).get("S"), key.get("slot", {}).get("S")
         if task and slot and task != DISPATCHER_ITEM and (task, slot) not in found:
             found.append((task, slot))
     return found
+
+
+def _batch_keys(params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The keys a BatchGetItem asks for, of every table it names."""
+    if "RequestItems" not in params or not isinstance(
+        next(iter(params["RequestItems"].values()), None), Mapping
+    ):
+        return []  # a BatchWriteItem's RequestItems are lists of requests
+    return [key for table in params["RequestItems"].values() for key in table["Keys"]]
 
 
 # --- the harness -----------------------------------------------------------------------------
@@ -570,9 +587,10 @@ def _measure(engine: DynamoDBLocal, hours: float, say: Callable[[str], None]) ->
     runs = Counter(kinds.values())
     # The due-index reads of busy ticks are the due tasks' items: a share of them per attempt
     # dispatched, beyond what an idle tick's queries read.
+    due_steps = ("tick: due tasks", "tick: due tasks' items")
     due_reads = sum(
-        units.reads for (role, step), units in after_day.items() if step == "tick: due tasks"
-    ) - sum(u.reads for (r, s), u in before_day.items() if s == "tick: due tasks")
+        units.reads for (role, step), units in after_day.items() if step in due_steps
+    ) - sum(u.reads for (r, s), u in before_day.items() if s in due_steps)
     due_reads -= idle_units.reads / IDLE_TICKS * day_ticks if idle_units.reads else 0.0
     attempts = {run: max(1, replay.invocations[run]) for run in kinds}
     total_attempts = sum(attempts[run] for run in kinds if kinds[run] in ("successful", "failed"))

@@ -327,11 +327,13 @@ def fleet(inputs: Inputs, fleet_inputs: dict[str, Any]) -> Fleet:
             a["alarm_metrics"] * p["alarm_metric_month"],
         )
     )
+    dashboards = 1 if c["dashboard"] else 0
     lines.append(
         Line(
             "CloudWatch dashboard",
-            f"{a['dashboards']} × ${p['dashboard_month']:.2f}",
-            a["dashboards"] * p["dashboard_month"],
+            f"{dashboards} × ${p['dashboard_month']:.2f}"
+            + ("" if dashboards else f" (`Dashboard=true`: ${p['dashboard_month']:.2f})"),
+            dashboards * p["dashboard_month"],
         )
     )
     log_kb = a["log_kb_per_invocation"] + (
@@ -390,16 +392,16 @@ def metrics_line(inputs: Inputs, tasks: int, *, per_task: bool) -> Line:
 
 
 def xray_line(inputs: Inputs, runs: float, recorder: float) -> Line:
-    """Traces: one per tick (the dispatcher, Active), the recorder's, and the traced runs."""
+    """Traces: one per tick (DispatcherTracing=Active), the recorder's, and the traced runs."""
     c, p, m = inputs.config, inputs.prices, inputs.measured
     share = inputs.assume["failed_run_share"]
-    ticks = ticks_a_month(inputs)
+    ticks = ticks_a_month(inputs) if c["dispatcher_tracing"] == "Active" else 0
     rate = c["trace_sample_rate"]
     # A failed run's first attempt is sampled at the rate (its task may not be failing yet);
     # its retries always are.
     traced_per_run = (1 - share) * rate + share * (rate + max(0.0, m.failed_invocations - 1))
     traced_runs = runs * traced_per_run
-    if c["traced_runs_join_tick"]:
+    if c["traced_runs_join_tick"] and ticks:
         traces = ticks + recorder
         arithmetic = (
             f"{number(ticks)} ticks + {number(recorder)} recorder = {number(traces)} traces"
@@ -591,8 +593,10 @@ redone with your own numbers in `scripts/cost_inputs.toml`.
 
 **What dominates.** With per-task metrics {setting}, DynamoDB writes:
 ${money(writes.dollars)} of the ${money(big.total)} at 10,000 tasks ({share:.0%}), then
-{next_lines}. At 10 tasks most of the bill is fixed: the dashboard ($3), the alarms
-(${money(big.line("CloudWatch alarms").dollars)}) and the KMS key ($1). Per-task metrics
+{next_lines}. At 10 tasks most of the bill is fixed: the alarms
+(${money(big.line("CloudWatch alarms").dollars)}), the custom metrics
+(${money(big.line("CloudWatch custom metrics").dollars)}) and the KMS key ($1); the dashboard
+(`Dashboard=true`) would add ${money(inputs.prices["dashboard_month"])}. Per-task metrics
 (`PerTaskMetrics=true`) cost $0.30 a metric-month each; with them {other}, the 10,000-task bill is
 ${money(big_other.total)}. See [Bringing the cost down](#bringing-the-cost-down).
 """
@@ -636,13 +640,24 @@ def _assumptions(inputs: Inputs) -> str:
         f"{mix['share']:.2f} × {_runs_shown(minutes / mix['period_minutes'])}"
         for mix in inputs.raw["mix"]
     )
-    join = (
-        "each traced run joins the tick's trace, so a tick is one trace"
-        if c["traced_runs_join_tick"]
-        else "each traced run is counted as a trace of its own, an upper bound: a traced run "
-        "joins the tick's trace when the dispatcher's invocation was sampled, which with one "
-        "invocation a minute under Lambda's reservoir of one a second it nearly always is; "
-        "then a tick and its traced runs are one trace"
+    ticks_traced = c["dispatcher_tracing"] == "Active"
+    if not ticks_traced:
+        join = "each traced run is a trace of its own: the dispatcher's ticks are not traced"
+    elif c["traced_runs_join_tick"]:
+        join = "each traced run joins the tick's trace, so a tick is one trace"
+    else:
+        join = (
+            "each traced run is counted as a trace of its own, an upper bound: a traced run "
+            "joins the tick's trace when the dispatcher's invocation was sampled, which with "
+            "one invocation a minute under Lambda's reservoir of one a second it nearly always "
+            "is; then a tick and its traced runs are one trace"
+        )
+    dispatcher = (
+        "the dispatcher and its workers are traced (`DispatcherTracing=Active`: Lambda samples "
+        "one invocation a second, so every tick is), and so are"
+        if ticks_traced
+        else "the dispatcher and its workers are not (`DispatcherTracing=PassThrough`, the "
+        "default: Active would trace every tick, one a minute); traced are"
     )
     return f"""## Assumptions
 
@@ -671,8 +686,8 @@ def _assumptions(inputs: Inputs) -> str:
   {a["recorder_seconds"]:g} s per invocation.
 - **Per-task metrics** are {"on" if c["per_task_metrics"] else "off"} in the totals
   (`PerTaskMetrics`, off by default); the other setting is shown beside every total.
-- **X-Ray**: the dispatcher and the stack's own functions are traced (`Tracing: Active`, one
-  invocation a minute: every one is sampled); a task run is traced when the dispatcher says so:
+- **X-Ray**: {dispatcher} the stack's other functions (`Tracing: Active`, a few invocations a
+  day); a task run is traced when the dispatcher says so:
   every retry, every run of a failing task, and `TraceSampleRate` ({c["trace_sample_rate"]:g})
   of the rest. Here {join}.
 - **Logs**: about {a["log_kb_per_tick"]:g} KB per tick (the `Tick dispatched` line, one EMF line,
@@ -758,7 +773,11 @@ and {runs["failed"]:,} that failed or were retried{skipped_text}; its alerts wer
 | a failed or retried run | {failed_w:.2f} | {m.failed_index_writes:.2f} | {m.failed_reads:.2f} |
 | an idle tick | {m.tick_writes:g} | 0 | {m.tick_reads:g} reported, {tick_reads(inputs):g} billed |
 
-A run's read units include its share of the due-index queries that found it. Per run, a
+Both sharded indexes are keys-only: the dispatcher and the watchdog read the items they find by
+key (`BatchGetItem`, strongly consistent), so a run's end, which rewrites the task's counters,
+writes nothing to the due index, and a run's start, which keeps the in-flight index key, writes
+nothing to the in-flight index. A run's read units include its share of the due-index queries
+and item reads that found it. Per run, a
 successful one is {m.success_invocations:g} task invocation; a failed one
 {m.failed_invocations:.2f} task invocations, {m.failed_recorder:.2f} recorder invocations and
 {m.failed_sns:.2f} SNS publishes on average (a successful run: {m.success_sns:.4f}). A
@@ -829,9 +848,11 @@ def _how_counted(inputs: Inputs, fleets: list[Fleet], fleets_on: list[Fleet]) ->
     hours = inputs.raw["month"]["hours"]
     return f"""### How the lines were counted
 
-- **Custom metrics.** The dispatcher publishes five metrics every minute (`DispatcherHeartbeat`,
-  `DueTasks`, `Invoked`, `InvokeFailures`, `MissedTicks`) and a `ColdStart` metric now and then:
-  {a["dispatcher_metric_months"]:g} metric-months. Every run publishes the fleet's
+- **Custom metrics.** The dispatcher publishes `DispatcherHeartbeat` every minute and `Invoked`
+  whenever a tick invoked something (every hour in this mix): {a["dispatcher_metric_months"]:g}
+  metric-months. Its other counts (`InvokeFailures`, `MissedTicks`, `ShardsHandedOff`,
+  `TicksClamped`, `ShardContinuations`) are sent only when they are not zero, so they are billed
+  only for the hours in which something went wrong or a tick was busy, and are left out here. Every run publishes the fleet's
   `RunSucceeded` and `RunDuration` (`RunFailed` and `RunTimedOut` when it fails), without a task
   dimension: {a["run_metrics_with_data"]} more metric-months, `RunFailed` and `RunTimedOut`
   having data only in hours with failures and left out. With `PerTaskMetrics=true` each task
@@ -931,17 +952,16 @@ def _free_tier(inputs: Inputs, fleets: list[Fleet]) -> str:
 The always-free allowances (1 million Lambda requests and 400,000 GB-seconds, 14 million
 Scheduler invocations, 10 custom metrics, 10 alarm metrics, 3 dashboards of up to 50 metrics,
 5 GB of logs, 100,000 X-Ray traces, 1 million SNS publishes and 1,000 emails, 25 GB of DynamoDB
-storage) bring the bill to {listed}, with the dashboard counted free. DynamoDB on-demand requests
-have no free tier. Free-tier terms depend on the account and its age.
+storage) bring the bill to {listed}. Within them, `Dashboard=true` costs nothing either, for an
+account with fewer than three other dashboards. DynamoDB on-demand requests have no free tier.
+Free-tier terms depend on the account and its age.
 """
 
 
 def _bringing_down(inputs: Inputs, fleets: list[Fleet], fleets_on: list[Fleet]) -> str:
-    m = inputs.measured
     small, mid, big = fleets
     metrics_saving = [on.total - off.total for on, off in zip(fleets_on, fleets, strict=True)]
     xray = big.line("X-Ray")
-    ok_w = m.success_table_writes + m.success_index_writes
     return f"""## Bringing the cost down
 
 - **Per-task metrics.** Off by default (`PerTaskMetrics`): every run still publishes the fleet's
@@ -955,12 +975,38 @@ def _bringing_down(inputs: Inputs, fleets: list[Fleet], fleets_on: list[Fleet]) 
   {number(big.tasks)} tasks; tracing every run (`TraceSampleRate=1`) would make it
   ${money(big.xray_every)}. If traced runs join the tick's trace on your bill (see the
   assumption above), it is lower still.
-- **DynamoDB.** Of the {ok_w:.2f} write units a successful run costs, {m.success_index_writes:.2f}
-  are index copies: every write of an item an index holds rewrites its entry there. A narrower
-  projection would cut that, at the cost of a read per due task.
+- **DynamoDB.** {_where_units_go(inputs)}
 - **Schedules.** Tasks that do not need to run every minute are the cheapest saving of all: a
   per-minute task makes 43,800 runs a month, an hourly one 730.
 """
+
+
+def _per_call(m: Measured, step: str) -> tuple[float, float]:
+    """Table and index write units per call of a step of the replayed day."""
+    units = m.steps[step]
+    return units["table_writes"] / units["calls"], units["index_writes"] / units["calls"]
+
+
+def _where_units_go(inputs: Inputs) -> str:
+    """A successful run's write units, step by step, and what is left to cut."""
+    m = inputs.measured
+    claim, start, finish = (
+        _per_call(m, step) for step in ("dispatcher / claim", "wrapper / start", "wrapper / finish")
+    )
+    ok_w = m.success_table_writes + m.success_index_writes
+    return f"""A successful run costs {ok_w:.2f} write units: the claim
+  {claim[0]:.2f} + {claim[1]:.2f} (a transaction of the task and its ledger entry, each under
+  1 KB at 2 units, then the due-index key moving and the in-flight entry added), the start
+  {start[0]:.2f} + {start[1]:.2f}, and the end {finish[0]:.2f} + {finish[1]:.2f} (a transaction
+  of the entry and the task's counters, then the in-flight entry removed). The two transactions
+  are where exactly-once lives: the claim advances the task only if its version is the one
+  planned on and gives the slot its entry only if it has none, and the end moves the counters
+  and frees the task for its next run only if the attempt is still the one in flight. Together
+  they are {claim[0] + finish[0]:.0f} units of table writes that no projection or item size can lower; each would have
+  to become two single writes, with a repair for a crash between them, to go under 10 units a
+  run. Keys-only indexes and a start that keeps the index key took a successful run from 20 to
+  {ok_w:.2f} units; a traceback is written once beside its execution, so a failing task's
+  retries do not rewrite it."""
 
 
 def _not_included(inputs: Inputs, fleets: list[Fleet]) -> str:

@@ -17,7 +17,7 @@ from cronfleet.dispatch.shards import ShardHandOff
 from cronfleet.environment import current_environment
 from cronfleet.handlers import lambda_handler, rejected
 from cronfleet.invoker import InvokeError
-from cronfleet.observability import MetricUnit, logger, metrics
+from cronfleet.observability import count, logger
 
 environment = current_environment()  # a missing variable fails the cold start, by name
 
@@ -60,12 +60,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         except InvokeError as exc:  # its tasks stay due: the next tick's worker claims them
             logger.error("Could not start a continuation", extra={"error": str(exc)})
             continued = None
-    metrics.add_metric(name="DueTasks", unit=MetricUnit.Count, value=report.due_tasks)
-    metrics.add_metric(name="Invoked", unit=MetricUnit.Count, value=report.invoked)
-    metrics.add_metric(name="InvokeFailures", unit=MetricUnit.Count, value=report.invoke_failures)
-    metrics.add_metric(
-        name="ShardContinuations", unit=MetricUnit.Count, value=int(continued is not None)
-    )
+    count("Invoked", report.invoked)
+    count("InvokeFailures", report.invoke_failures)
+    count("ShardContinuations", int(continued is not None))
     if report.errors:
         logger.error("Some tasks could not be dispatched", extra={"errors": report.errors})
     summary = {

@@ -15,7 +15,7 @@ from cronfleet.dispatch.runtime import dispatcher_from_environment, ending
 from cronfleet.dispatch.service import Dispatcher
 from cronfleet.environment import current_environment
 from cronfleet.handlers import lambda_handler, rejected
-from cronfleet.observability import MetricUnit, logger, metrics, trace_aws_calls
+from cronfleet.observability import MetricUnit, count, logger, metrics, trace_aws_calls
 
 environment = current_environment()  # a missing variable fails the cold start, by name
 
@@ -36,14 +36,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
     report = dispatcher().tick(tick.scheduled_time, out_of_time=ending(context))
     metrics.add_metric(name="DispatcherHeartbeat", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="DueTasks", unit=MetricUnit.Count, value=report.due_tasks)
-    metrics.add_metric(name="Invoked", unit=MetricUnit.Count, value=report.invoked)
-    metrics.add_metric(name="InvokeFailures", unit=MetricUnit.Count, value=report.invoke_failures)
-    metrics.add_metric(name="MissedTicks", unit=MetricUnit.Count, value=report.missed_ticks)
-    metrics.add_metric(name="ShardsHandedOff", unit=MetricUnit.Count, value=report.handed_off)
-    metrics.add_metric(
-        name="TicksClamped", unit=MetricUnit.Count, value=int(report.clamped_from is not None)
-    )
+    count("Invoked", report.invoked)
+    count("InvokeFailures", report.invoke_failures)
+    count("MissedTicks", report.missed_ticks)
+    count("ShardsHandedOff", report.handed_off)
+    count("TicksClamped", int(report.clamped_from is not None))
     if report.errors:
         logger.error("Some tasks could not be dispatched", extra={"errors": report.errors})
     summary = asdict(report)

@@ -519,6 +519,51 @@ def test_the_dispatcher_function_handles_the_sample_tick(
     assert lambda_queue.slots_invoked() == [("report", "2026-11-02T09:00:00Z", 1)]
 
 
+def test_the_dispatcher_publishes_its_heartbeat_every_tick_and_a_count_only_when_not_zero(
+    store: Store,
+    process_clock: FakeClock,
+    sam_function: Callable[[str], ModuleType],
+    load_event: Callable[[str], Any],
+    lambda_context: Any,
+    lambda_queue: QueuedLambda,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given the template's dispatcher, one task due at 09:00, and a quiet tick before it
+    clock = process_clock
+    dispatcher_app = sam_function("DispatcherFunction")
+    dispatcher_app.dispatcher().attempts.invoker = lambda_queue
+    clock.now = datetime(2026, 11, 2, 8, 59, tzinfo=UTC)
+    register(store, clock, "report", Schedule="0 9 * * *")
+    quiet = {**load_event("dispatcher_tick"), "scheduled_time": "2026-11-02T08:59:00Z"}
+    capsys.readouterr()
+
+    # When the quiet tick and then the busy one are dispatched
+    dispatcher_app.handler(quiet, lambda_context)
+    quiet_metrics = _published_values(capsys)
+    dispatcher_app.handler(load_event("dispatcher_tick"), lambda_context)
+    busy_metrics = _published_values(capsys)
+
+    # Then the quiet tick sent the heartbeat alone (CloudWatch bills a metric for each hour it
+    # has data, and the heartbeat's alarm reads no data as a stopped dispatcher)...
+    assert quiet_metrics == {"DispatcherHeartbeat": 1}
+    # ...and the busy one its counts too, with none of the counts that were zero
+    assert busy_metrics == {"DispatcherHeartbeat": 1, "Invoked": 1}
+
+
+def _published_values(capsys: pytest.CaptureFixture[str]) -> dict[str, float]:
+    """The metrics the EMF lines printed since the last read published, by name."""
+    values: dict[str, float] = {}
+    for line in capsys.readouterr().out.splitlines():
+        if '"_aws"' not in line:
+            continue
+        entry = json.loads(line)
+        for directive in entry["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                value = entry[metric["Name"]]
+                values[metric["Name"]] = sum(value) if isinstance(value, list) else value
+    return values
+
+
 def test_a_malformed_envelope_runs_nothing_and_records_nothing(
     store: Store, clock: FakeClock, load_event: Callable[[str], Any]
 ) -> None:

@@ -62,27 +62,28 @@ def test_local_reports_table_and_index_units_for_every_operation_the_engine_uses
     client.get_item(TableName=tables.tasks, Key={"task_id": {"S": task}}, ConsistentRead=True)
     client.query(
         TableName=tables.tasks,
-        IndexName="due-index",
+        IndexName="due-keys-index",
         KeyConditionExpression="due_shard = :s AND due_at <= :at",
         ExpressionAttributeValues={":s": {"N": "0"}, ":at": {"N": "3"}},
     )
 
-    # then every call reported units, index copies included: a put writes the entry (2), a
-    # changed index key is a delete and a put (4), a transaction counts double, a transaction
-    # returns a list of capacities (one per table) and both are counted
+    # then every call reported units, index copies included: a put writes the keys-only
+    # entry (1: the 1.5 KB body is not copied), a changed index key is a delete and a put (2),
+    # a transaction counts double, a transaction returns a list of capacities (one per table)
+    # and both are counted
     units = meter.steps[("t", "PutItem")]
-    assert (units.table_writes, units.index_writes) == (2.0, 2.0)
+    assert (units.table_writes, units.index_writes) == (2.0, 1.0)
     units = meter.steps[("t", "UpdateItem")]
-    assert (units.table_writes, units.index_writes) == (2.0, 4.0)
+    assert (units.table_writes, units.index_writes) == (2.0, 2.0)
     units = meter.steps[("t", "TransactWriteItems")]
     assert units.table_writes == 2 * 2.0 + 2 * 1.0
-    assert units.index_writes == units.transaction_index_writes == 2 * 4.0
+    assert units.index_writes == units.transaction_index_writes == 2 * 2.0
     units = meter.steps[("t", "BatchWriteItem")]
     assert (units.table_writes, units.index_writes) == (1.0, 1.0)
     units = meter.steps[("t", "DeleteItem")]
     assert (units.table_writes, units.index_writes) == (1.0, 1.0)
     assert meter.steps[("t", "GetItem")].reads == 1.0
-    assert meter.steps[("t", "Query due-index")].reads > 0
+    assert meter.steps[("t", "Query due-keys-index")].reads > 0
     assert set(meter.operations) == {
         "PutItem",
         "UpdateItem",
@@ -92,6 +93,40 @@ def test_local_reports_table_and_index_units_for_every_operation_the_engine_uses
         "GetItem",
         "Query",
     }
+
+
+def test_a_write_that_keeps_the_index_keys_writes_nothing_to_the_keys_only_indexes(
+    dynamodb_local: DynamoDBLocal, tables: Tables, unique: str
+) -> None:
+    # given a due task and an in-flight execution, each in its keys-only index
+    meter = run_cost.Meter()
+    store = meter.attach(
+        Store(tables.tasks, tables.executions, client=dynamodb_local.client()), "t"
+    )
+    client = store.client
+    task = {"task_id": {"S": f"cost-{unique}"}}
+    execution = {**task, "slot": {"S": "2026-11-02T09:00:00Z"}}
+    client.put_item(
+        TableName=tables.tasks, Item={**task, "due_shard": {"N": "0"}, "due_at": {"N": "1"}}
+    )
+    client.put_item(
+        TableName=tables.executions,
+        Item={**execution, "inflight_shard": {"N": "0"}, "deadline_at": {"N": "1"}},
+    )
+
+    # when a finished run rewrites the task's counters and the execution's attempts, as
+    # every run's last write does, without touching either index's keys
+    for table, key in ((tables.tasks, task), (tables.executions, execution)):
+        client.update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression="SET body = :body ADD version :one",
+            ExpressionAttributeValues={":body": BODY, ":one": {"N": "1"}},
+        )
+
+    # then only the tables are written, 2 units each for the 1.5 KB items
+    units = meter.steps[("t", "UpdateItem")]
+    assert (units.table_writes, units.index_writes) == (4.0, 0.0)
 
 
 def test_local_reports_nothing_for_an_empty_query_or_a_refused_write(
@@ -105,7 +140,7 @@ def test_local_reports_nothing_for_an_empty_query_or_a_refused_write(
 
     client.query(
         TableName=tables.tasks,
-        IndexName="due-index",
+        IndexName="due-keys-index",
         KeyConditionExpression="due_shard = :s",
         ExpressionAttributeValues={":s": {"N": "63"}},
     )
@@ -117,7 +152,7 @@ def test_local_reports_nothing_for_an_empty_query_or_a_refused_write(
             ConditionExpression="attribute_not_exists(task_id)",
         )
 
-    query = meter.steps[("t", "Query due-index")]
+    query = meter.steps[("t", "Query due-keys-index")]
     assert (query.reads, query.empty_queries) == (0.0, 1)
     assert meter.steps[("t", "PutItem")].unreported == 1
     assert meter.errors == {"t PutItem ConditionalCheckFailedException": 1}

@@ -172,7 +172,7 @@ def test_a_quiet_tick_is_dispatched_by_the_dispatcher_from_the_pages_it_read(
     assert handed.invoked == []
     assert (report.claimed, report.invoked, report.handed_off) == (6, 6, 0)
     # One query per due partition, as before sharding: the first page was the whole partition.
-    assert queries["due-index"] == 8
+    assert queries["due-keys-index"] == 8
 
 
 def test_a_shard_the_worker_cannot_take_is_dispatched_by_the_dispatcher(

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-DUE_INDEX = "due-index"
-INFLIGHT_INDEX = "inflight-index"
+DUE_INDEX = "due-keys-index"
+INFLIGHT_INDEX = "inflight-keys-index"
 TENANT_INDEX = "tenant-index"
 
 
@@ -220,9 +220,14 @@ def test_inflight_index_holds_only_pending_and_running_executions(
         ExpressionAttributeValues={":shard": _n(shard), ":now": _n(now)},
     )
 
-    # then: only the running one is found; the finished one left the index
-    assert [(item["slot"]["S"], item["status"]["S"]) for item in overdue] == [
-        ("2025-01-06T09:00:00Z", "RUNNING")
+    # then: only the running one is found, as its keys alone; the finished one left the index
+    assert overdue == [
+        {
+            "task_id": _s(task_id),
+            "slot": _s("2025-01-06T09:00:00Z"),
+            "inflight_shard": _n(shard),
+            "deadline_at": _n(now - 5),
+        }
     ]
 
 
@@ -339,30 +344,47 @@ def test_tenant_index_holds_what_a_listed_schedule_shows_not_its_run_counters(
     assert "dur_b4" not in item
 
 
-def test_the_local_runtime_creates_the_tenant_index_as_the_template_declares(
+def test_the_local_runtime_creates_the_indexes_of_a_new_stack_as_the_template_declares(
     dynamodb: DynamoDBClient, template: dict[str, Any], repo_root: Path, unique: str
 ) -> None:
     from cronfleet_tools.local.dynamodb_local import create_tables_from_template
 
-    # given: the template's declaration of the index
-    declared = next(
-        index
-        for index in template["Resources"]["TasksTable"]["Properties"]["GlobalSecondaryIndexes"]
-        if index["IndexName"] == TENANT_INDEX
-    )
+    # given: the template's declarations of each table's indexes (those under Fn::If exist
+    # only while a deployed stack upgrades, with PreviousIndexes=keep)
+    declared = {
+        table: {
+            index["IndexName"]: index
+            for index in template["Resources"][table]["Properties"]["GlobalSecondaryIndexes"]
+            if "Fn::If" not in index
+        }
+        for table in ("TasksTable", "ExecutionsTable")
+    }
+    assert set(declared["TasksTable"]) == {"due-keys-index", TENANT_INDEX}
+    assert set(declared["ExecutionsTable"]) == {"inflight-keys-index"}
 
     # when: the local runtime builds its tables from template.yaml
     names = create_tables_from_template(dynamodb, repo_root / "template.yaml", f"local-{unique}-")
     try:
-        table = dynamodb.describe_table(TableName=names["TasksTable"])["Table"]
+        created = {
+            table: {
+                index["IndexName"]: index
+                for index in dynamodb.describe_table(TableName=names[table])["Table"][
+                    "GlobalSecondaryIndexes"
+                ]
+            }
+            for table in declared
+        }
     finally:
         for name in names.values():
             dynamodb.delete_table(TableName=name)
 
-    # then: the tasks table has the index, with the declared keys and projection
-    (index,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == TENANT_INDEX]
-    assert index["KeySchema"] == declared["KeySchema"]
-    assert index["Projection"]["ProjectionType"] == "INCLUDE"
-    assert set(index["Projection"]["NonKeyAttributes"]) == set(
-        declared["Projection"]["NonKeyAttributes"]
-    )
+    # then: each table has exactly those indexes, with the declared keys and projection
+    for table, indexes in declared.items():
+        assert set(created[table]) == set(indexes)
+        for name, index in indexes.items():
+            assert created[table][name]["KeySchema"] == index["KeySchema"]
+            projection = created[table][name]["Projection"]
+            assert projection["ProjectionType"] == index["Projection"]["ProjectionType"]
+            assert set(projection.get("NonKeyAttributes", ())) == set(
+                index["Projection"].get("NonKeyAttributes", ())
+            )

@@ -66,7 +66,7 @@ from cronfleet.registry.custom_resource import CustomResourceEvent, respond
 from cronfleet.store import DUE_SHARDS, INFLIGHT_SHARDS, Store, StoreError, TaskStateError
 from cronfleet_tools.audit import FindingKind, audit
 from cronfleet_tools.local.dynamodb_local import DynamoDBLocal, create_tables_from_template
-from tests.support.faults import FaultInjector, SimulatedCrash
+from tests.support.faults import FaultInjector, FaultKind, SimulatedCrash
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/cronfleet-soak/0"
@@ -281,10 +281,13 @@ class Soak:
             )
             for _ in range(2)
         ]
-        # Warm sandboxes of the dispatch worker, one per delivery at once.
-        self.shard_workers = [
-            Dispatcher(Attempts(self._store(), self, clock=self.clock)) for _ in range(3)
-        ]
+        # Warm sandboxes of the dispatch worker, one per delivery at once. Each one's first
+        # claim crashes after it commits, so every soak, however short, has Lambda retry a
+        # crashed worker: at 5% of calls a short soak could otherwise see none.
+        self.shard_workers = []
+        for _ in range(3):
+            self.shard_workers.append(Dispatcher(Attempts(self._store(), self, clock=self.clock)))
+            self.injectors[-1].force(FaultKind.CRASH, on="TransactWriteItems")
         self.deployer = self._store()
         self.operator = self._store()
         # Warm "sandboxes" of the task function: deliveries run in them at once, as on Lambda.
@@ -396,10 +399,10 @@ class Soak:
     def _next_wakeup(self) -> datetime | None:
         """Store.next_wakeup, with its one-item queries sent at once."""
         searches = [
-            (self.tables[0], "due-index", "due_shard", "due_at", shard)
+            (self.tables[0], "due-keys-index", "due_shard", "due_at", shard)
             for shard in range(DUE_SHARDS)
         ] + [
-            (self.tables[1], "inflight-index", "inflight_shard", "deadline_at", shard)
+            (self.tables[1], "inflight-keys-index", "inflight_shard", "deadline_at", shard)
             for shard in range(INFLIGHT_SHARDS)
         ]
 

@@ -83,6 +83,8 @@ def inputs() -> costs.Inputs:
         traced_runs_join_tick=False,
         transaction_index_rate="transactional",
         empty_query_rru=0.5,
+        dispatcher_tracing="Active",
+        dashboard=False,
     )
     raw["assumptions"].update(
         failed_run_share=0.02,
@@ -182,6 +184,24 @@ def test_xray_counts_ticks_the_recorder_and_the_sampled_runs(inputs: costs.Input
     traces = TICKS + runs * 0.02 * 0.25 + runs * traced
     line = fleet_of(inputs, 100).line("X-Ray")
     assert line.dollars == pytest.approx(traces * 5.00 / 1e6, rel=1e-6)
+
+
+def test_xray_counts_no_ticks_when_the_dispatcher_is_not_traced(inputs: costs.Inputs) -> None:
+    runs = 100 * RUNS_PER_TASK
+    traced = 0.98 * 0.05 + 0.02 * (0.05 + 1)
+    traces = runs * 0.02 * 0.25 + runs * traced  # the recorder's, and the sampled runs
+    passthrough = inputs.with_config(dispatcher_tracing="PassThrough")
+    line = fleet_of(passthrough, 100).line("X-Ray")
+    assert line.dollars == pytest.approx(traces * 5.00 / 1e6, rel=1e-6)
+    assert line.arithmetic.startswith("0 ticks + ")
+
+
+def test_the_dashboard_is_billed_only_when_the_stack_has_one(inputs: costs.Inputs) -> None:
+    off = fleet_of(inputs, 10)
+    on = fleet_of(inputs.with_config(dashboard=True), 10)
+    assert off.line("CloudWatch dashboard").dollars == 0.0
+    assert on.line("CloudWatch dashboard").dollars == 3.00
+    assert on.total == pytest.approx(off.total + 3.00)
 
 
 def test_logs_count_ticks_and_every_invocation(inputs: costs.Inputs) -> None:

@@ -62,7 +62,8 @@ def _dashboard(template: dict[str, Any]) -> dict[str, Any]:
 
 
 def _emitted_metric_names(repo_root: Path) -> set[str]:
-    pattern = re.compile(r"add_metric\(\s*name\s*=\s*[\"'](\w+)[\"']")
+    # metrics.add_metric(name="X", ...) and cronfleet.observability.count("X", ...)
+    pattern = re.compile(r"(?:add_metric\(\s*name\s*=\s*|\bcount\(\s*)[\"'](\w+)[\"']")
     return {
         name
         for folder in ("functions", "layers")
@@ -346,9 +347,14 @@ def test_outputs_lead_to_the_dashboard_topic_and_dead_letter_queue(
     dashboard_name = template["Resources"]["CronfleetDashboard"]["Properties"]["DashboardName"]
 
     assert dashboard_name == {"Fn::Sub": "${AWS::StackName}-cronfleet"}
-    # The functions link to the dashboard by the name they are given.
+    # The functions link to the dashboard by the name they are given, when there is one.
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
-    assert variables["DASHBOARD_NAME"] == dashboard_name
+    assert variables["DASHBOARD_NAME"] == {"Fn::If": ["HasDashboard", dashboard_name, ""]}
+    assert template["Resources"]["CronfleetDashboard"]["Condition"] == "HasDashboard"
+    assert outputs["DashboardUrl"]["Condition"] == "HasDashboard"
+    assert template["Conditions"]["HasDashboard"] == {"Fn::Equals": [{"Ref": "Dashboard"}, "true"]}
+    # Off by default: $3 a month at list price is most of a small fleet's bill (docs/costs.md).
+    assert template["Parameters"]["Dashboard"]["Default"] == "false"
     assert variables["ALERT_TOPIC_ARN"] == {"Ref": "AlertTopic"}
     assert outputs["DashboardUrl"]["Value"]["Fn::Sub"].endswith(
         "#dashboards/dashboard/${CronfleetDashboard}"
@@ -379,8 +385,15 @@ def test_task_functions_are_traced_when_the_dispatcher_says_and_the_stacks_own_a
 
     # A task function only when its Invoke carries Sampled=1 (cronfleet.tracing)...
     assert {modes[task] for task in tasks} == {"PassThrough"}
-    # ...the stack's own functions at Lambda's rate...
-    assert {mode for name, mode in modes.items() if name not in tasks} == {"Active"}
+    # ...the dispatcher and its workers, which would trace every tick, as DispatcherTracing
+    # says (PassThrough by default)...
+    dispatch = {"DispatcherFunction", "DispatchWorkerFunction"}
+    for name in dispatch:
+        assert modes[name] == {"Ref": "DispatcherTracing"}
+    assert transformed["Parameters"]["DispatcherTracing"]["Default"] == "PassThrough"
+    # ...the stack's other functions at Lambda's rate...
+    others = set(modes) - tasks - dispatch
+    assert {modes[name] for name in others} == {"Active"}
     # ...and every role may send its segments, PassThrough ones included.
     roles = _of_type(transformed, "AWS::IAM::Role")
     for name in functions:

@@ -27,14 +27,17 @@ def lambda_handler(
 ) -> Callable[[Handler], Handler]:
     """Powertools around a handler, in the same order in every function: the logger (with the
     correlation id read from the event at ``correlation_id_path``), then, for a function that
-    emits metrics, their flush (and the cold-start metric), then the tracer."""
+    emits metrics, their flush, then the tracer.
+
+    No cold-start metric: it would be one more custom metric per function, billed for every hour
+    with a cold start, for what each REPORT line already says (``Init Duration``)."""
 
     from cronfleet.observability import logger, metrics, tracer
 
     def decorate(handler: Handler) -> Handler:
         wrapped: Any = tracer.capture_lambda_handler(handler)
         if metrics_flushed:
-            wrapped = metrics.log_metrics(capture_cold_start_metric=True)(wrapped)
+            wrapped = metrics.log_metrics(wrapped)
         decorated: Handler = logger.inject_lambda_context(correlation_id_path=correlation_id_path)(
             wrapped
         )

@@ -33,6 +33,18 @@ tracer = Tracer(
 )
 
 
+def count(name: str, value: int) -> None:
+    """A count metric of this invocation, published only when it is not zero.
+
+    CloudWatch bills a custom metric for each hour in which it received data: a count that is
+    zero nearly always (failures, missed ticks, hand-offs) costs next to nothing this way, and
+    its alarms and graphs read no data as none. The dispatcher's heartbeat is the exception:
+    its alarm treats missing data as the dispatcher having stopped, so it is always sent.
+    """
+    if value:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
 def trace_aws_calls() -> None:
     """Patch botocore so that AWS calls are traced; safe to call more than once.
 
@@ -43,4 +55,4 @@ def trace_aws_calls() -> None:
     tracer.patch(["botocore"])
 
 
-__all__ = ["MetricUnit", "logger", "metrics", "trace_aws_calls", "tracer"]
+__all__ = ["MetricUnit", "count", "logger", "metrics", "trace_aws_calls", "tracer"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -176,3 +177,64 @@ def test_a_crash_report_is_held_only_on_a_running_attempt(
     assert execution is not None
     assert execution.crash_report is not None
     assert execution.crash_report[1] == "Runtime.ExitError"
+
+
+@pytest.mark.usefixtures("pending")
+def test_a_traceback_is_kept_beside_the_execution_so_later_writes_do_not_carry_it(
+    store: Store, attempts: AttemptRepository, clock: FakeClock
+) -> None:
+    # Given a running attempt that fails with a 6 KB traceback, and a retry
+    start(attempts, clock)
+    traceback = "Traceback (most recent call last):\n" + "  File 'job.py', line 1\n" * 250
+    failed = outcome(
+        clock,
+        RunStatus.FAILED,
+        error_type="ValueError",
+        error_message="bad row",
+        traceback=traceback,
+    )
+
+    # When it is recorded
+    recorded = attempts.finish_attempt(
+        "report",
+        SLOT,
+        1,
+        failed,
+        retry_at=clock.now + timedelta(seconds=30),
+        consecutive_failures=0,
+    )
+
+    # Then the traceback can be read back for that attempt...
+    assert recorded.recorded
+    assert store.traceback("report", SLOT, 1) == traceback
+    assert store.traceback("report", SLOT, 2) is None
+    # ...the execution item, which the retry rewrites three more times, stays under 1 KB
+    item = store.client.get_item(
+        TableName=store.executions_table, Key={"task_id": {"S": "report"}, "slot": {"S": SLOT}}
+    )["Item"]
+    assert "traceback" not in item["attempts"]["L"][0]["M"]
+    assert len(json.dumps(item)) < 1024
+    # ...and the task's ledger is its executions alone
+    [execution] = store.executions("report")
+    assert execution.attempts[0].error_message == "bad row"
+
+
+@pytest.mark.usefixtures("pending")
+def test_a_started_attempt_keeps_its_index_key_and_carries_its_own_deadline(
+    store: Store, attempts: AttemptRepository, clock: FakeClock
+) -> None:
+    # Given a PENDING attempt, looked at by the watchdog at its start deadline
+    before = store.get_execution("report", SLOT)
+    assert before is not None
+
+    # When it starts, with a minute's timeout and the grace after it
+    start(attempts, clock)
+
+    # Then the in-flight index key is unchanged (no rewrite of the entry), and the attempt's
+    # own deadline is kept beside it for the watchdog
+    execution = store.get_execution("report", SLOT)
+    assert execution is not None
+    assert execution.deadline_at == before.deadline_at
+    assert execution.running_deadline_at == (clock.now + timedelta(minutes=1) + GRACE).replace(
+        microsecond=0
+    )

@@ -14,6 +14,7 @@ from cronfleet.lifecycle.states import Trigger
 from cronfleet.store import TaskStateError
 from cronfleet.store.claims import ClaimRepository
 from cronfleet.store.dynamodb import Store
+from cronfleet.store.tables import DUE_INDEX
 from tests.support import register
 
 if TYPE_CHECKING:
@@ -40,6 +41,32 @@ def test_due_tasks_finds_every_task_due_by_the_tick_whatever_its_shard(
 
     # Then every per-minute task is, and the hourly one (due at 09:00) is not
     assert sorted(task.task_id for task in due) == sorted(f"minutely-{n}" for n in range(20))
+
+
+def test_due_entries_are_read_back_as_the_items_are_now_in_index_order(
+    store: Store, claims: ClaimRepository, clock: FakeClock
+) -> None:
+    # Given three due tasks' keys-only entries, as a page of the due index holds them, and one
+    # of the tasks deleted and another changed since the entries were read
+    for name in ("first", "second", "third"):
+        register(store, clock, name)
+    tick = clock.now + timedelta(minutes=1)
+    entries = [
+        {"task_id": {"S": name}, "due_shard": {"N": "0"}, "due_at": {"N": "1"}}
+        for name in ("third", "first", "second")
+    ]
+    store.client.delete_item(TableName=store.tasks_table, Key={"task_id": {"S": "first"}})
+    store.pause("second", clock.now)
+
+    # When the entries' items are read
+    items = claims._items_of(store.tasks_table, DUE_INDEX, entries)
+
+    # Then the deleted one is left out, the others come in the entries' order, as they are now
+    assert [item["task_id"]["S"] for item in items] == ["third", "second"]
+    assert items[1]["paused"] == {"BOOL": True}
+    assert "due_at" not in items[1]
+    # and a due tick reads only what is still due
+    assert [task.task_id for task in claims.due_tasks(tick)] == ["third"]
 
 
 def test_a_claim_writes_its_entries_and_advances_the_task_and_a_stale_claim_writes_nothing(

@@ -102,6 +102,11 @@ class Watchdog:
             )
             if result.recorded:
                 report.crashed += 1
+        elif execution.status is RunStatus.RUNNING and _before_its_own_deadline(execution, now):
+            # Looked at by the claim's start deadline, and still within its function's timeout:
+            # the attempt's start left the index key alone, to save a rewrite of the entry.
+            assert execution.running_deadline_at is not None
+            self.store.postpone(execution, execution.running_deadline_at)
         elif execution.status is RunStatus.RUNNING:
             overran = AttemptOutcome(
                 status=RunStatus.TIMED_OUT,
@@ -172,3 +177,8 @@ class Watchdog:
         self.attempts.invoke(
             task, execution.slot, attempt, execution.trigger, now, payload=execution.payload
         )
+
+
+def _before_its_own_deadline(execution: ExecutionRecord, now: datetime) -> bool:
+    deadline = execution.running_deadline_at
+    return deadline is not None and deadline > now

@@ -19,14 +19,14 @@ from cronfleet.stats import bucket_attribute
 from cronfleet.store.ledger import (
     ERROR_MESSAGE_LIMIT,
     ERROR_TYPE_LIMIT,
-    TRACEBACK_LIMIT,
     attempt_entry,
     bounded_result,
     execution_key,
     iso,
+    traceback_entry,
     truncate,
 )
-from cronfleet.store.records import ExecutionRecord, attempt_text_of, text_of
+from cronfleet.store.records import ExecutionRecord, Item, attempt_text_of, text_of
 from cronfleet.store.tables import (
     INFLIGHT_INDEX,
     INFLIGHT_SHARDS,
@@ -53,6 +53,11 @@ class AttemptRepository(Tables):
 
         The delivery that starts the attempt leaves its own token on it, so a repeat of this
         very write (its response lost) is told apart from a second delivery of the event.
+
+        The attempt's own deadline goes to ``running_deadline_at``, not to the in-flight index's
+        ``deadline_at``: a changed index key is a delete and a put of the index entry, two more
+        units on every run. The watchdog still looks at the claim's start deadline, and a run
+        that is still going then gets one postponement to its own deadline (Watchdog).
         """
         token = new_token()
         index = attempt - 1
@@ -62,7 +67,7 @@ class AttemptRepository(Tables):
         update.set(f"attempts[{index}].started_at", iso(started))
         update.set(f"attempts[{index}].request_id", request_id)
         update.set(f"attempts[{index}].start_token", token)
-        update.set("deadline_at", epoch(deadline + grace))
+        update.set("running_deadline_at", epoch(deadline + grace))
         written = self._update(
             self.executions_table,
             execution_key(task_id, slot),
@@ -88,10 +93,11 @@ class AttemptRepository(Tables):
 
         The execution update and the task's counters are one transaction, conditional on the
         attempt still being in flight, so exactly one of the wrapper, the recorder and the
-        watchdog records it, and counters move exactly once. ``request_id``, the Lambda request
-        that ended it, is kept when the attempt has none yet: a function that failed before
-        its attempt started (an init error) leaves logs under that request, and nothing else
-        would point at them.
+        watchdog records it, and counters move exactly once. A traceback is written beside the
+        execution, in the same transaction (ledger.TRACEBACKS_SUFFIX). ``request_id``, the
+        Lambda request that ended it, is kept when the attempt has none yet: a function that
+        failed before its attempt started (an init error) leaves logs under that request, and
+        nothing else would point at them.
         """
         index = attempt - 1
         update = Update()
@@ -105,7 +111,6 @@ class AttemptRepository(Tables):
         for name, text, limit in (
             ("error_type", outcome.error_type, ERROR_TYPE_LIMIT),
             ("error_message", outcome.error_message, ERROR_MESSAGE_LIMIT),
-            ("traceback", outcome.traceback, TRACEBACK_LIMIT),
         ):
             if text:
                 update.set(f"attempts[{index}].{name}", truncate(text, limit))
@@ -131,7 +136,20 @@ class AttemptRepository(Tables):
             self.executions_table, execution_key(task_id, slot), condition
         )
         task_update = self._stats_update(task_id, slot, outcome, final)
-        if not self._transact([{"Update": execution_update}, {"Update": task_update}]):
+        writes = [{"Update": execution_update}, {"Update": task_update}]
+        if outcome.traceback:
+            expires_at = self.expires_at(outcome.ended_at)
+            writes.append(
+                traceback_entry(
+                    self.executions_table,
+                    task_id,
+                    slot,
+                    attempt,
+                    outcome.traceback,
+                    expires_at=expires_at,
+                )
+            )
+        if not self._transact(writes):
             return FinishResult(recorded=False)
         return FinishResult.recorded_as(final, consecutive_failures)
 
@@ -157,12 +175,14 @@ class AttemptRepository(Tables):
         return update.request(self.tasks_table, {"task_id": task_id}, update.exists("task_id"))
 
     def overdue_executions(self, now: datetime) -> list[ExecutionRecord]:
-        """In-flight executions whose deadline to be looked at has passed."""
+        """In-flight executions whose deadline to be looked at has passed.
+
+        Read by key after the index query, so one that ended or moved its deadline since it was
+        indexed is left out here rather than looked at on a stale copy.
+        """
+        items = self._sharded(self.executions_table, INFLIGHT_INDEX, now, range(INFLIGHT_SHARDS))
         return [
-            ExecutionRecord.from_item(item)
-            for item in self._sharded(
-                self.executions_table, INFLIGHT_INDEX, now, range(INFLIGHT_SHARDS)
-            )
+            ExecutionRecord.from_item(item) for item in items if _in_flight_by(item, epoch(now))
         ]
 
     def mark_redispatched(
@@ -254,11 +274,18 @@ class AttemptRepository(Tables):
         return written is not None
 
     def postpone(self, execution: ExecutionRecord, until: datetime) -> None:
-        """Look at this execution again later (a queued slot whose predecessor still runs)."""
+        """Look at this execution again later: a queued slot whose predecessor still runs, or
+        a running attempt whose own deadline is later than the one it was looked at by."""
         update = Update().set("deadline_at", epoch(until))
         self._update(
             self.executions_table,
             execution_key(execution.task_id, execution.slot),
             update,
-            update.equals("status", execution.status.value),
+            update.in_flight_as(execution.status.value, execution.attempt),
         )
+
+
+def _in_flight_by(item: Item, at: int) -> bool:
+    """Whether an execution item is still in flight with its deadline at or before ``at``."""
+    deadline = item.get("deadline_at")
+    return "inflight_shard" in item and deadline is not None and int(deadline["N"]) <= at

@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from cronfleet.lifecycle.slots import slot_key
-from cronfleet.store.ledger import execution_key
-from cronfleet.store.records import ExecutionRecord
+from cronfleet.store.ledger import execution_key, traceback_key
+from cronfleet.store.records import ExecutionRecord, text_of
 from cronfleet.store.tables import Tables, wire
 
 
@@ -49,6 +49,26 @@ class HistoryRepository(Tables):
             if limit is not None and len(records) >= limit:
                 return records[:limit]
         return records
+
+    def traceback(self, task_id: str, slot: str, attempt: int) -> str | None:
+        """The traceback a failed attempt left, kept beside its execution; None if none.
+
+        An entry recorded before tracebacks moved out has it in its attempt instead.
+        """
+        response = self._call(
+            self.client.get_item,
+            TableName=self.executions_table,
+            Key={
+                name: wire(value) for name, value in traceback_key(task_id, slot, attempt).items()
+            },
+        )
+        item = response.get("Item")
+        if item is not None:
+            return text_of(item, "traceback")
+        execution = self.get_execution(task_id, slot)
+        if execution is None or not 0 < attempt <= len(execution.attempts):
+            return None
+        return execution.attempts[attempt - 1].traceback
 
     def get_execution(self, task_id: str, slot: str) -> ExecutionRecord | None:
         response = self._call(

@@ -20,6 +20,13 @@ ERROR_MESSAGE_LIMIT = 2048
 TRACEBACK_LIMIT = 8192
 
 
+# A failed attempt's traceback is an entry of its own, beside the ledger rather than in its
+# execution: up to 8 KB that every later write of the execution (the retry's dispatch, its start
+# and its end) would otherwise rewrite, at a unit per KB each time. Its partition is the task id
+# with this suffix, which no task id can end with, so a task's ledger queries never meet it.
+TRACEBACKS_SUFFIX = "#tracebacks"
+
+
 def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 20] + "... [truncated]"
 
@@ -38,6 +45,21 @@ def iso(moment: datetime) -> str:
 
 def execution_key(task_id: str, slot: str) -> dict[str, str]:
     return {"task_id": task_id, "slot": slot}
+
+
+def traceback_key(task_id: str, slot: str, attempt: int) -> dict[str, str]:
+    return {"task_id": f"{task_id}{TRACEBACKS_SUFFIX}", "slot": f"{slot}#{attempt}"}
+
+
+def traceback_entry(
+    table: str, task_id: str, slot: str, attempt: int, traceback: str, *, expires_at: int
+) -> dict[str, Any]:
+    """A transaction's Put of an attempt's traceback (see TRACEBACKS_SUFFIX)."""
+    key = traceback_key(task_id, slot, attempt)
+    item = {name: wire(value) for name, value in key.items()}
+    item["traceback"] = wire(truncate(traceback, TRACEBACK_LIMIT))
+    item["expires_at"] = wire(expires_at)
+    return {"Put": {"TableName": table, "Item": item}}
 
 
 def attempt_entry(

@@ -188,6 +188,8 @@ class ExecutionRecord:
     attempts: tuple[AttemptRecord, ...] = ()
     timeout_seconds: int | None = None
     deadline_at: datetime | None = None  # when the watchdog next looks, while in flight
+    # A running attempt's own deadline (its function's timeout, plus grace), set at its start.
+    running_deadline_at: datetime | None = None
     redispatched: bool = False
     skip_reason: str | None = None
     # A MISSED record may stand for every slot from `slot` up to, not including, range_until.
@@ -213,6 +215,7 @@ class ExecutionRecord:
     @classmethod
     def from_item(cls, item: Item) -> ExecutionRecord:
         deadline = item.get("deadline_at")
+        running_deadline = item.get("running_deadline_at")
         timeout = item.get("timeout_seconds")
         return cls(
             task_id=item["task_id"]["S"],
@@ -226,6 +229,9 @@ class ExecutionRecord:
             ),
             timeout_seconds=int(timeout["N"]) if timeout is not None else None,
             deadline_at=from_epoch(int(deadline["N"])) if deadline is not None else None,
+            running_deadline_at=(
+                from_epoch(int(running_deadline["N"])) if running_deadline is not None else None
+            ),
             redispatched=_bool(item, "redispatched"),
             skip_reason=text_of(item, "skip_reason"),
             range_until=text_of(item, "range_until"),

@@ -190,15 +190,21 @@ class Update:
 
 @dataclass(frozen=True)
 class ShardedIndex:
-    """A sparse index whose items spread over numbered partitions, sorted by a time."""
+    """A sparse, keys-only index whose entries spread over numbered partitions, sorted by a
+    time. An entry holds the table's key and the index's own two attributes, nothing else."""
 
     name: str
     shard_key: str
     time_key: str  # epoch seconds
+    table_key: tuple[str, ...]  # the table's key attributes, by which an entry's item is read
 
 
-DUE_INDEX = ShardedIndex("due-index", "due_shard", "due_at")
-INFLIGHT_INDEX = ShardedIndex("inflight-index", "inflight_shard", "deadline_at")
+DUE_INDEX = ShardedIndex("due-keys-index", "due_shard", "due_at", ("task_id",))
+INFLIGHT_INDEX = ShardedIndex(
+    "inflight-keys-index", "inflight_shard", "deadline_at", ("task_id", "slot")
+)
+# BatchGetItem reads at most 100 keys a call.
+BATCH_GET_KEYS = 100
 
 
 @dataclass(frozen=True)
@@ -337,10 +343,38 @@ class Tables:
     def _sharded(
         self, table: str, index: ShardedIndex, until: datetime, partitions: Iterable[int]
     ) -> Iterator[Item]:
-        """Every item of the index whose time is at or before ``until``: one query per shard."""
+        """The items of every index entry whose time is at or before ``until``: one query per
+        shard, then the items themselves."""
         for partition in partitions:
             for page in self._index_pages(table, index, until, partition):
                 yield from page
+
+    def _items_of(self, table: str, index: ShardedIndex, entries: Sequence[Item]) -> list[Item]:
+        """The current items of index entries, in the entries' order: BatchGetItem, strongly
+        consistent, so a writer plans on the latest commit and not on the index's lagging copy.
+
+        An item deleted since it was indexed is left out. Keys DynamoDB leaves unprocessed
+        (throttling) are asked for again, backing off, until every one is answered.
+        """
+        found: dict[tuple[str, ...], Item] = {}
+        keys = [{name: entry[name] for name in index.table_key} for entry in entries]
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            pending: Any = keys[start : start + BATCH_GET_KEYS]
+            for attempt in range(UNKNOWN_OUTCOME_ATTEMPTS * 4):
+                response: Any = self._call(
+                    self.client.batch_get_item,
+                    RequestItems={table: {"Keys": pending, "ConsistentRead": True}},
+                )
+                for item in response.get("Responses", {}).get(table, []):
+                    found[_key_of(item, index)] = item
+                pending = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+                if not pending:
+                    break
+                _back_off(attempt)
+            else:
+                raise StoreError(f"DynamoDB left {len(pending)} keys of {table} unread")
+        current = (found.get(_key_of(entry, index)) for entry in entries)
+        return [item for item in current if item is not None]
 
     def _index_pages(
         self,
@@ -351,9 +385,11 @@ class Tables:
         *,
         first_page: int | None = None,
     ) -> Iterator[list[Item]]:
-        """One partition's items up to ``until``, a page at a time, in time order.
+        """The items of one partition's entries up to ``until``, a page at a time, in the
+        index's time order. Each page is read by key (:meth:`_items_of`): what it yields is
+        the items as they are now, and an entry's item may have moved on since it was indexed.
 
-        ``first_page`` caps the first page at that many items, so a caller learns how busy a
+        ``first_page`` caps the first page at that many entries, so a caller learns how busy a
         partition is from one small read, and the pages after it carry on where it stopped.
         """
         request: dict[str, Any] = {
@@ -364,11 +400,15 @@ class Tables:
         }
         if first_page is not None:
             response = self._call(self.client.query, **request, Limit=first_page)
-            yield response.get("Items", [])  # type: ignore[misc]
+            yield self._items_of(table, index, response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 return
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        yield from self._paginate(self.client.query, **request)
+        for entries in self._paginate(self.client.query, **request):
+            # A keys-only page holds thousands of entries: read and hand on 100 at a time, so
+            # a dispatch worker starts claiming after the first read, not after all of them.
+            for start in range(0, len(entries), BATCH_GET_KEYS):
+                yield self._items_of(table, index, entries[start : start + BATCH_GET_KEYS])
 
     def _earliest(self, table: str, index: ShardedIndex, partitions: Iterable[int]) -> int | None:
         """The earliest time in the index: the first item of each shard, one item read each."""
@@ -387,6 +427,10 @@ class Tables:
                 at = int(items[0][index.time_key]["N"])
                 earliest = at if earliest is None else min(earliest, at)
         return earliest
+
+
+def _key_of(item: Item, index: ShardedIndex) -> tuple[str, ...]:
+    return tuple(next(iter(item[name].values())) for name in index.table_key)
 
 
 def _cancellation_reasons(exc: ClientError) -> set[str]:

@@ -27,6 +27,8 @@ SCHEMA_PROPERTIES = (
 def create_table(client: DynamoDBClient, name: str, properties: Mapping[str, Any]) -> None:
     """Create ``name`` with the key schema, indexes and TTL of a template's table properties."""
     schema = {key: properties[key] for key in SCHEMA_PROPERTIES if key in properties}
+    if "GlobalSecondaryIndexes" in schema:
+        schema["GlobalSecondaryIndexes"] = new_stack_indexes(schema["GlobalSecondaryIndexes"])
     client.create_table(TableName=name, **schema)
     # botocore sleeps Delay as a float; the stubs say int. DynamoDB Local is quick: poll often.
     client.get_waiter("table_exists").wait(
@@ -42,6 +44,15 @@ def create_table(client: DynamoDBClient, name: str, properties: Mapping[str, Any
                 "Enabled": bool(ttl.get("Enabled", True)),
             },
         )
+
+
+def new_stack_indexes(indexes: list[Any]) -> list[Mapping[str, Any]]:
+    """The indexes a new stack's table has: those the template lists as they are.
+
+    An index under ``Fn::If`` exists only while a deployed stack is upgraded from an earlier
+    layout (the PreviousIndexes parameter); a local stack is always created new.
+    """
+    return [index for index in indexes if "Fn::If" not in index]
 
 
 def template_tables(template: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
