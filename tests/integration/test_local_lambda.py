@@ -110,8 +110,9 @@ def test_repository_functions_get_globals_own_variables_and_resolved_references(
         "CRONFLEET_PER_TASK_METRICS": "false",
         "CRONFLEET_TRACE_SAMPLE_RATE": "0.05",
         "ALERT_TOPIC_ARN": "",  # !Ref to a resource with no local counterpart
-        # !Sub of pseudo parameters resolves, as SAM CLI resolves it (the local stack's name)
-        "DASHBOARD_NAME": "cronfleet-local-cronfleet",
+        # !If [HasDashboard, !Sub ...]: a condition is decided only when the stack deploys,
+        # and the stack has no dashboard by default, so alerts link to none
+        "DASHBOARD_NAME": "",
     }
     # a function's own variables come on top of the Globals' (here a !Ref to another function,
     # which nothing resolves)
