@@ -962,19 +962,24 @@ def _bringing_down(inputs: Inputs, fleets: list[Fleet], fleets_on: list[Fleet]) 
     small, mid, big = fleets
     metrics_saving = [on.total - off.total for on, off in zip(fleets_on, fleets, strict=True)]
     xray = big.line("X-Ray")
+    joining = (
+        " If traced runs join the tick's trace on your bill (see the assumption above), it is"
+        " lower still."
+        if inputs.config["dispatcher_tracing"] == "Active"
+        else ""
+    )
     return f"""## Bringing the cost down
 
 - **Per-task metrics.** Off by default (`PerTaskMetrics`): every run still publishes the fleet's
   `RunSucceeded`, `RunFailed`, `RunTimedOut` and `RunDuration`, the failures alarm watches them,
-  and each task's numbers stay on its item in the tasks table (the dashboard's fleet widget,
+  and each task's numbers stay on its item in the tasks table (the fleet widget,
   `cronfleet status`, the weekly digest). Turned on, they add ${money(metrics_saving[2])} a month
   at {number(big.tasks)} tasks, ${money(metrics_saving[1])} at {number(mid.tasks)} and
   ${money(metrics_saving[0])} at {number(small.tasks)}.
 - **Tracing.** Task functions are traced only when the dispatcher asks (`TraceSampleRate`, and
   always for retries and failing tasks). The X-Ray line is ${money(xray.dollars)} at
   {number(big.tasks)} tasks; tracing every run (`TraceSampleRate=1`) would make it
-  ${money(big.xray_every)}. If traced runs join the tick's trace on your bill (see the
-  assumption above), it is lower still.
+  ${money(big.xray_every)}.{joining}
 - **DynamoDB.** {_where_units_go(inputs)}
 - **Schedules.** Tasks that do not need to run every minute are the cheapest saving of all: a
   per-minute task makes 43,800 runs a month, an hourly one 730.
