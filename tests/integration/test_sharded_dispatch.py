@@ -175,6 +175,42 @@ def test_a_quiet_tick_is_dispatched_by_the_dispatcher_from_the_pages_it_read(
     assert queries["due-keys-index"] == 8
 
 
+def test_a_busy_partition_whose_first_page_lost_a_deleted_task_is_still_handed_off(
+    store: Store, clock: FakeClock, dynamodb_local: DynamoDBLocal
+) -> None:
+    # Given five tasks due in one partition, and a dispatcher that keeps at most 3 for itself,
+    # so it reads the partition's first 4 entries
+    names = [name for name in (f"job-{n:03d}" for n in range(200)) if shard_of(name, 8) == 0][:5]
+    for name in names:
+        register(store, clock, name)
+    handed, tasks = QueuedLambda(), QueuedLambda()
+    dispatcher = Dispatcher(
+        Attempts(store, tasks, clock=clock), hand_off=ShardHandOff(handed, WORKER), inline_limit=3
+    )
+    # ...and one of those four deleted between the index query and the read of its item
+    other = dynamodb_local.client()
+    deleted: list[str] = []
+
+    def delete_one(params: dict[str, Any], **_: Any) -> None:
+        if not deleted:
+            (request,) = params["RequestItems"].values()
+            deleted.append(request["Keys"][0]["task_id"]["S"])
+            other.delete_item(TableName=store.tasks_table, Key=request["Keys"][0])
+
+    store.client.meta.events.register("provide-client-params.dynamodb.BatchGetItem", delete_one)
+
+    # When the tick reads a first page of 3 tasks, from a partition that has more
+    report = dispatcher.tick(clock.advance(minutes=1))
+
+    # Then the partition is busy, whatever the page's length: its shard goes to a worker, and
+    # none of its tasks is left for the next tick
+    (lost,) = deleted
+    assert lost in names
+    events = [ShardEvent.model_validate(event) for _, event in handed.take()]
+    assert [(e.shard, e.partitions) for e in events] == [(0, (0,))]
+    assert (report.handed_off, report.claimed) == (1, 0)
+
+
 def test_a_shard_the_worker_cannot_take_is_dispatched_by_the_dispatcher(
     store: Store, clock: FakeClock
 ) -> None:

@@ -234,13 +234,13 @@ class Dispatcher:
         rest: dict[int, list[Iterator[list[TaskRecord]]]] = {}
         for shard, partitions in enumerate(shards):
             for partition in partitions:
-                pages = self.store.due_pages(tick, partition, first_page=self.inline_limit + 1)
-                first = next(pages, [])
-                if first:
+                first, more = self.store.first_due_page(tick, partition, self.inline_limit + 1)
+                if first or more is not None:
                     first_pages.setdefault(shard, []).append(first)
-                    rest.setdefault(shard, []).append(pages)
+                if more is not None:
+                    rest.setdefault(shard, []).append(more)
         due = sum(len(page) for pages in first_pages.values() for page in pages)
-        if due <= self.inline_limit:
+        if due <= self.inline_limit and not rest:
             # Quiet: each first page held its partition's every due task.
             inline = itertools.chain.from_iterable(first_pages.values())
             return self._dispatch_pages(tick, inline, out_of_time)
@@ -263,7 +263,7 @@ class Dispatcher:
         pages = (
             page
             for shard in kept
-            for page in itertools.chain(first_pages[shard], *(iter(more) for more in rest[shard]))
+            for page in itertools.chain(first_pages[shard], *rest.get(shard, ()))
         )
         return self._dispatch_pages(tick, pages, out_of_time)
 

@@ -17,7 +17,7 @@ from cronfleet.lifecycle.slots import epoch, slot_key
 from cronfleet.lifecycle.states import RunStatus, SkipReason, Trigger
 from cronfleet.store.errors import TaskStateError
 from cronfleet.store.ledger import attempt_entry, final_entry, new_entry, ranged_final_entry
-from cronfleet.store.records import TaskRecord, text_of
+from cronfleet.store.records import Item, TaskRecord, text_of
 from cronfleet.store.tables import (
     DUE_INDEX,
     INFLIGHT_SHARDS,
@@ -48,17 +48,18 @@ class ClaimRepository(Tables):
             for item in self._sharded(self.tasks_table, DUE_INDEX, tick, partitions)
         ]
 
-    def due_pages(
-        self, tick: datetime, partition: int, *, first_page: int | None = None
-    ) -> Iterator[list[TaskRecord]]:
-        """One partition's due tasks a page at a time, so claiming starts with the first page.
+    def due_pages(self, tick: datetime, partition: int) -> Iterator[list[TaskRecord]]:
+        """One partition's due tasks a page at a time, so claiming starts with the first page."""
+        for page in self._index_pages(self.tasks_table, DUE_INDEX, tick, partition):
+            yield _records(page)
 
-        ``first_page`` caps the first read, to learn whether the partition is busy cheaply.
-        """
-        for page in self._index_pages(
-            self.tasks_table, DUE_INDEX, tick, partition, first_page=first_page
-        ):
-            yield [TaskRecord.from_item(item) for item in page]
+    def first_due_page(
+        self, tick: datetime, partition: int, limit: int
+    ) -> tuple[list[TaskRecord], Iterator[list[TaskRecord]] | None]:
+        """A partition's first ``limit`` due tasks, and its later pages; None when it has no
+        more, so a caller learns cheaply whether the partition is busy."""
+        first, rest = self._first_index_page(self.tasks_table, DUE_INDEX, tick, partition, limit)
+        return _records(first), None if rest is None else (_records(page) for page in rest)
 
     def claim(
         self, task: TaskRecord, plan: SlotPlan, *, now: datetime, start_grace: timedelta
@@ -196,3 +197,7 @@ class ClaimRepository(Tables):
             "deadline_at": wire(epoch(look_at)),
             "expires_at": wire(self.expires_at(now)),
         }
+
+
+def _records(items: Iterable[Item]) -> list[TaskRecord]:
+    return [TaskRecord.from_item(item) for item in items]

@@ -383,32 +383,40 @@ class Tables:
         until: datetime,
         partition: int,
         *,
-        first_page: int | None = None,
+        after: Mapping[str, Any] | None = None,
     ) -> Iterator[list[Item]]:
         """The items of one partition's entries up to ``until``, a page at a time, in the
-        index's time order. Each page is read by key (:meth:`_items_of`): what it yields is
-        the items as they are now, and an entry's item may have moved on since it was indexed.
-
-        ``first_page`` caps the first page at that many entries, so a caller learns how busy a
-        partition is from one small read, and the pages after it carry on where it stopped.
+        index's time order (from just ``after`` an entry, if given). Each page is read by key
+        (:meth:`_items_of`): what it yields is the items as they are now, and an entry's item
+        may have moved on since it was indexed.
         """
-        request: dict[str, Any] = {
-            "TableName": table,
-            "IndexName": index.name,
-            "KeyConditionExpression": f"{index.shard_key} = :shard AND {index.time_key} <= :until",
-            "ExpressionAttributeValues": {":shard": wire(partition), ":until": wire(epoch(until))},
-        }
-        if first_page is not None:
-            response = self._call(self.client.query, **request, Limit=first_page)
-            yield self._items_of(table, index, response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        request = _index_query(table, index, until, partition)
+        if after is not None:
+            request["ExclusiveStartKey"] = after
         for entries in self._paginate(self.client.query, **request):
             # A keys-only page holds thousands of entries: read and hand on 100 at a time, so
             # a dispatch worker starts claiming after the first read, not after all of them.
             for start in range(0, len(entries), BATCH_GET_KEYS):
                 yield self._items_of(table, index, entries[start : start + BATCH_GET_KEYS])
+
+    def _first_index_page(
+        self, table: str, index: ShardedIndex, until: datetime, partition: int, limit: int
+    ) -> tuple[list[Item], Iterator[list[Item]] | None]:
+        """The items of a partition's first ``limit`` entries up to ``until``, and the rest of
+        its pages, or None when the query says there are no more entries.
+
+        A caller learns how busy a partition is from one small read. Whether there is more is
+        the query's answer, not the count of items: an item deleted since it was indexed is
+        left out of the page, and a short page is not proof of a last one.
+        """
+        response = self._call(
+            self.client.query, **_index_query(table, index, until, partition), Limit=limit
+        )
+        first = self._items_of(table, index, response.get("Items", []))
+        if "LastEvaluatedKey" not in response:
+            return first, None
+        rest = self._index_pages(table, index, until, partition, after=response["LastEvaluatedKey"])
+        return first, rest
 
     def _earliest(self, table: str, index: ShardedIndex, partitions: Iterable[int]) -> int | None:
         """The earliest time in the index: the first item of each shard, one item read each."""
@@ -427,6 +435,18 @@ class Tables:
                 at = int(items[0][index.time_key]["N"])
                 earliest = at if earliest is None else min(earliest, at)
         return earliest
+
+
+def _index_query(
+    table: str, index: ShardedIndex, until: datetime, partition: int
+) -> dict[str, Any]:
+    """The Query of one partition's entries whose time is at or before ``until``."""
+    return {
+        "TableName": table,
+        "IndexName": index.name,
+        "KeyConditionExpression": f"{index.shard_key} = :shard AND {index.time_key} <= :until",
+        "ExpressionAttributeValues": {":shard": wire(partition), ":until": wire(epoch(until))},
+    }
 
 
 def _key_of(item: Item, index: ShardedIndex) -> tuple[str, ...]:
