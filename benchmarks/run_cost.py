@@ -40,6 +40,8 @@ from cronfleet.registry.custom_resource import CustomResourceEvent, respond
 from cronfleet.store import Store
 from cronfleet.store.tables import DISPATCHER_ITEM
 from cronfleet_tools.local.dynamodb_local import DynamoDBLocal, create_tables_from_template
+from cronfleet_tools.local.stack import scheduled_task_request
+from cronfleet_tools.template.intrinsics import as_cloudformation_sends
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO_ROOT / "template.yaml"
@@ -338,19 +340,18 @@ class Replay:
 
     def deploy(self, plans: Iterator[Plan] | tuple[Plan, ...], *, first: bool) -> None:
         for plan in plans:
-            properties = {"Schedule": plan.schedule, "Retry": RETRY, "Function": "cost-task"}
-            event: dict[str, Any] = {
-                "RequestType": "Create" if first else "Update",
-                "ResponseURL": "http://127.0.0.1/cost",
-                "StackId": STACK_ID,
-                "RequestId": str(uuid.uuid4()),
-                "LogicalResourceId": plan.name,
-                "ResourceType": "Custom::ScheduledTask",
-                "ResourceProperties": _as_cloudformation_sends(properties),
-            }
-            if not first:
-                event["PhysicalResourceId"] = plan.name
-                event["OldResourceProperties"] = event["ResourceProperties"]
+            properties = as_cloudformation_sends(
+                {"Schedule": plan.schedule, "Retry": RETRY, "Function": "cost-task"}
+            )
+            event = scheduled_task_request(
+                "Create" if first else "Update",
+                plan.name,
+                stack_id=STACK_ID,
+                response_url="http://127.0.0.1/cost",
+                properties=properties,
+                physical_id=None if first else plan.name,
+                old_properties=None if first else properties,
+            )
             response = respond(
                 event, CustomResourceEvent.model_validate(event), self.registry, self.clock()
             )
@@ -422,15 +423,6 @@ def _destination_record(
             "responsePayload": {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out"},
         }
     )
-
-
-def _as_cloudformation_sends(value: Any) -> Any:
-    """CloudFormation hands a custom resource every scalar as a string."""
-    if isinstance(value, dict):
-        return {key: _as_cloudformation_sends(item) for key, item in value.items()}
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 # --- the figure ------------------------------------------------------------------------------

@@ -236,13 +236,35 @@ def gb_seconds(count: float, seconds: float, memory_gb: float) -> float:
     return count * seconds * memory_gb
 
 
+def lambda_line(
+    inputs: Inputs,
+    item: str,
+    count_text: str,
+    count: float,
+    seconds: float,
+    memory_gb: float,
+    *,
+    seconds_format: str = "g",
+    gb_s_digits: int = 0,
+) -> Line:
+    """A function's requests and GB-seconds: ``count`` invocations of ``seconds`` each."""
+    p = inputs.prices
+    gb_s = gb_seconds(count, seconds, memory_gb)
+    return Line(
+        item,
+        f"{count_text} × ${p['lambda_requests_per_million']:.2f}/M + {number(count)} × "
+        f"{seconds:{seconds_format}} s × {memory_gb:g} GB = {number(gb_s, gb_s_digits)} GB-s × "
+        f"${price(p['lambda_gb_second'])}",
+        count * p["lambda_requests_per_million"] / 1e6 + gb_s * p["lambda_gb_second"],
+    )
+
+
 def fleet(inputs: Inputs, fleet_inputs: dict[str, Any]) -> Fleet:
     p, a, c = inputs.prices, inputs.assume, inputs.config
     tasks = fleet_inputs["tasks"]
     ticks = ticks_a_month(inputs)
     runs = tasks * runs_per_task(inputs)
     run = per_run(inputs)
-    gb_s = p["lambda_gb_second"]
     lines: list[Line] = []
     lines.append(
         Line(
@@ -252,40 +274,36 @@ def fleet(inputs: Inputs, fleet_inputs: dict[str, Any]) -> Fleet:
         )
     )
     tick_seconds = a["dispatcher_seconds_per_tick"] + a["dispatcher_seconds_per_run"] * runs / ticks
-    dispatcher_gb_s = gb_seconds(ticks, round(tick_seconds, 2), a["dispatcher_memory_gb"])
-    lines.append(
-        Line(
-            "Lambda: dispatcher",
-            f"{number(ticks)} × ${p['lambda_requests_per_million']:.2f}/M + {number(ticks)} × "
-            f"{tick_seconds:.2f} s × {a['dispatcher_memory_gb']:g} GB = "
-            f"{number(dispatcher_gb_s)} GB-s × ${price(gb_s)}",
-            ticks * p["lambda_requests_per_million"] / 1e6 + dispatcher_gb_s * gb_s,
-        )
-    )
     invocations = runs * run.invocations
-    task_gb_s = gb_seconds(invocations, a["task_wrapper_seconds"], a["task_memory_gb"])
-    lines.append(
-        Line(
-            "Lambda: task invocations (wrapper only)",
-            f"{number(runs)} runs × {run.invocations:.3f} = {number(invocations)} × "
-            f"${p['lambda_requests_per_million']:.2f}/M + {number(invocations)} × "
-            f"{a['task_wrapper_seconds']:g} s × {a['task_memory_gb']:g} GB = "
-            f"{number(task_gb_s)} GB-s × ${price(gb_s)}",
-            invocations * p["lambda_requests_per_million"] / 1e6 + task_gb_s * gb_s,
-        )
-    )
     recorder = runs * run.recorder
-    recorder_gb_s = gb_seconds(recorder, a["recorder_seconds"], a["recorder_memory_gb"])
-    lines.append(
-        Line(
+    lines += [
+        lambda_line(
+            inputs,
+            "Lambda: dispatcher",
+            number(ticks),
+            ticks,
+            round(tick_seconds, 2),
+            a["dispatcher_memory_gb"],
+            seconds_format=".2f",
+        ),
+        lambda_line(
+            inputs,
+            "Lambda: task invocations (wrapper only)",
+            f"{number(runs)} runs × {run.invocations:.3f} = {number(invocations)}",
+            invocations,
+            a["task_wrapper_seconds"],
+            a["task_memory_gb"],
+        ),
+        lambda_line(
+            inputs,
             "Lambda: recorder",
-            f"{number(runs)} runs × {run.recorder:.4f} = {number(recorder)} × "
-            f"${p['lambda_requests_per_million']:.2f}/M + {number(recorder)} × "
-            f"{a['recorder_seconds']:g} s × {a['recorder_memory_gb']:g} GB = "
-            f"{number(recorder_gb_s, 1)} GB-s × ${price(gb_s)}",
-            recorder * p["lambda_requests_per_million"] / 1e6 + recorder_gb_s * gb_s,
-        )
-    )
+            f"{number(runs)} runs × {run.recorder:.4f} = {number(recorder)}",
+            recorder,
+            a["recorder_seconds"],
+            a["recorder_memory_gb"],
+            gb_s_digits=1,
+        ),
+    ]
     deploys = tasks * a["deploys_per_month"]
     m = inputs.measured
     writes = runs * run.writes + ticks * m.tick_writes + deploys * m.deploy_writes

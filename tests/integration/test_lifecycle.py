@@ -507,11 +507,7 @@ def test_the_dispatcher_function_handles_the_sample_tick(
     lambda_context: Any,
     lambda_queue: QueuedLambda,
 ) -> None:
-    clock = process_clock
-    dispatcher_app = sam_function("DispatcherFunction")
-    dispatcher_app.dispatcher().attempts.invoker = lambda_queue
-    clock.now = datetime(2026, 11, 2, 8, 59, tzinfo=UTC)
-    register(store, clock, "report", Schedule="0 9 * * *")
+    dispatcher_app = _dispatcher_before_nine(store, process_clock, sam_function, lambda_queue)
 
     answer = dispatcher_app.handler(load_event("dispatcher_tick"), lambda_context)
 
@@ -529,11 +525,7 @@ def test_the_dispatcher_publishes_its_heartbeat_every_tick_and_a_count_only_when
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given the template's dispatcher, one task due at 09:00, and a quiet tick before it
-    clock = process_clock
-    dispatcher_app = sam_function("DispatcherFunction")
-    dispatcher_app.dispatcher().attempts.invoker = lambda_queue
-    clock.now = datetime(2026, 11, 2, 8, 59, tzinfo=UTC)
-    register(store, clock, "report", Schedule="0 9 * * *")
+    dispatcher_app = _dispatcher_before_nine(store, process_clock, sam_function, lambda_queue)
     quiet = {**load_event("dispatcher_tick"), "scheduled_time": "2026-11-02T08:59:00Z"}
     capsys.readouterr()
 
@@ -548,6 +540,20 @@ def test_the_dispatcher_publishes_its_heartbeat_every_tick_and_a_count_only_when
     assert quiet_metrics == {"DispatcherHeartbeat": 1}
     # ...and the busy one its counts too, with none of the counts that were zero
     assert busy_metrics == {"DispatcherHeartbeat": 1, "Invoked": 1}
+
+
+def _dispatcher_before_nine(
+    store: Store,
+    clock: FakeClock,
+    sam_function: Callable[[str], ModuleType],
+    lambda_queue: QueuedLambda,
+) -> ModuleType:
+    """The template's dispatcher at 08:59, invoking into the queue, with "report" due at 09:00."""
+    dispatcher_app = sam_function("DispatcherFunction")
+    dispatcher_app.dispatcher().attempts.invoker = lambda_queue  # Lambda's control plane
+    clock.now = datetime(2026, 11, 2, 8, 59, tzinfo=UTC)
+    register(store, clock, "report", Schedule="0 9 * * *")
+    return dispatcher_app
 
 
 def _published_values(capsys: pytest.CaptureFixture[str]) -> dict[str, float]:

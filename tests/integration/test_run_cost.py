@@ -4,7 +4,7 @@ counts, and the figure end to end on a short window. No timing is asserted."""
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from benchmarks import run_cost
 from cronfleet.store import Store
@@ -17,15 +17,20 @@ if TYPE_CHECKING:
 BODY = {"S": "x" * 1500}
 
 
-def test_local_reports_table_and_index_units_for_every_operation_the_engine_uses(
-    dynamodb_local: DynamoDBLocal, tables: Tables, unique: str
-) -> None:
-    # given a store whose client the meter hooks
+def _metered(dynamodb_local: DynamoDBLocal, tables: Tables) -> tuple[run_cost.Meter, Any]:
+    """A meter, and a store's client whose every call it counts (as role "t")."""
     meter = run_cost.Meter()
     store = meter.attach(
         Store(tables.tasks, tables.executions, client=dynamodb_local.client()), "t"
     )
-    client = store.client
+    return meter, store.client
+
+
+def test_local_reports_table_and_index_units_for_every_operation_the_engine_uses(
+    dynamodb_local: DynamoDBLocal, tables: Tables, unique: str
+) -> None:
+    # given a store whose client the meter hooks
+    meter, client = _metered(dynamodb_local, tables)
     task, other = f"cost-{unique}", f"cost-{unique}-b"
     due = {"due_shard": {"N": "0"}, "due_at": {"N": "1"}}
 
@@ -99,11 +104,7 @@ def test_a_write_that_keeps_the_index_keys_writes_nothing_to_the_keys_only_index
     dynamodb_local: DynamoDBLocal, tables: Tables, unique: str
 ) -> None:
     # given a due task and an in-flight execution, each in its keys-only index
-    meter = run_cost.Meter()
-    store = meter.attach(
-        Store(tables.tasks, tables.executions, client=dynamodb_local.client()), "t"
-    )
-    client = store.client
+    meter, client = _metered(dynamodb_local, tables)
     task = {"task_id": {"S": f"cost-{unique}"}}
     execution = {**task, "slot": {"S": "2026-11-02T09:00:00Z"}}
     client.put_item(
@@ -132,11 +133,7 @@ def test_a_write_that_keeps_the_index_keys_writes_nothing_to_the_keys_only_index
 def test_local_reports_nothing_for_an_empty_query_or_a_refused_write(
     dynamodb_local: DynamoDBLocal, tables: Tables, unique: str
 ) -> None:
-    meter = run_cost.Meter()
-    store = meter.attach(
-        Store(tables.tasks, tables.executions, client=dynamodb_local.client()), "t"
-    )
-    client = store.client
+    meter, client = _metered(dynamodb_local, tables)
 
     client.query(
         TableName=tables.tasks,

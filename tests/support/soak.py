@@ -66,6 +66,8 @@ from cronfleet.registry.custom_resource import CustomResourceEvent, respond
 from cronfleet.store import DUE_SHARDS, INFLIGHT_SHARDS, Store, StoreError, TaskStateError
 from cronfleet_tools.audit import FindingKind, audit
 from cronfleet_tools.local.dynamodb_local import DynamoDBLocal, create_tables_from_template
+from cronfleet_tools.local.stack import scheduled_task_request
+from cronfleet_tools.template.intrinsics import as_cloudformation_sends
 from tests.support.faults import FaultInjector, FaultKind, SimulatedCrash
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -613,19 +615,18 @@ class Soak:
 
     def _deploy_each(self, first: bool, round_: int) -> None:
         for plan in self.plans:
-            properties = {**plan.properties, "Function": "soak-task", "Payload": {"deploy": round_}}
-            event = {
-                "RequestType": "Create" if first else "Update",
-                "ResponseURL": "http://127.0.0.1/soak",
-                "StackId": STACK_ID,
-                "RequestId": str(uuid.uuid4()),
-                "LogicalResourceId": plan.name,
-                "ResourceType": "Custom::ScheduledTask",
-                "ResourceProperties": _as_cloudformation_sends(properties),
-            }
-            if not first:
-                event["PhysicalResourceId"] = plan.name
-                event["OldResourceProperties"] = event["ResourceProperties"]
+            properties = as_cloudformation_sends(
+                {**plan.properties, "Function": "soak-task", "Payload": {"deploy": round_}}
+            )
+            event = scheduled_task_request(
+                "Create" if first else "Update",
+                plan.name,
+                stack_id=STACK_ID,
+                response_url="http://127.0.0.1/soak",
+                properties=properties,
+                physical_id=None if first else plan.name,
+                old_properties=None if first else properties,
+            )
             try:
                 response = respond(
                     event, CustomResourceEvent.model_validate(event), self.deployer, self.clock()
@@ -799,17 +800,6 @@ def _task_handler(soak: Soak, store: Store) -> Callable[[Any, Any], dict[str, An
         return {"ok": True}
 
     return code
-
-
-def _as_cloudformation_sends(value: Any) -> Any:
-    """CloudFormation hands a custom resource every scalar as a string."""
-    if isinstance(value, dict):
-        return {key: _as_cloudformation_sends(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_as_cloudformation_sends(item) for item in value]
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _between_read_and_write(

@@ -328,18 +328,14 @@ class LocalStack:
         now: datetime,
         registry: Store,
     ) -> None:
-        event: dict[str, Any] = {
-            "RequestType": request_type,
-            "ResponseURL": "http://127.0.0.1/cronfleet-local",  # answered here, not sent
-            "StackId": LOCAL_STACK_ID,
-            "RequestId": str(uuid.uuid4()),
-            "LogicalResourceId": logical_id,
-            "ResourceType": "Custom::ScheduledTask",
-        }
-        if request_type != "Create":
-            event["PhysicalResourceId"] = task_id
-        if properties is not None:
-            event["ResourceProperties"] = properties
+        event = scheduled_task_request(
+            request_type,
+            logical_id,
+            stack_id=LOCAL_STACK_ID,
+            response_url="http://127.0.0.1/cronfleet-local",  # answered here, not sent
+            properties=properties,
+            physical_id=None if request_type == "Create" else task_id,
+        )
         response = respond(
             event,
             CustomResourceEvent.model_validate(event),
@@ -350,6 +346,38 @@ class LocalStack:
         )
         if response.status != "SUCCESS":
             raise LocalStackError(f"{logical_id}: the registry refused it: {response.reason}")
+
+
+def scheduled_task_request(
+    request_type: str,
+    logical_id: str,
+    *,
+    stack_id: str,
+    response_url: str,
+    properties: dict[str, Any] | None = None,
+    physical_id: str | None = None,
+    old_properties: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """CloudFormation's request to the registry for one ``Custom::ScheduledTask``.
+
+    ``properties`` go as given: CloudFormation sends every scalar as a string
+    (``cronfleet_tools.template.intrinsics.as_cloudformation_sends``).
+    """
+    event: dict[str, Any] = {
+        "RequestType": request_type,
+        "ResponseURL": response_url,
+        "StackId": stack_id,
+        "RequestId": str(uuid.uuid4()),
+        "LogicalResourceId": logical_id,
+        "ResourceType": "Custom::ScheduledTask",
+    }
+    if physical_id is not None:
+        event["PhysicalResourceId"] = physical_id
+    if properties is not None:
+        event["ResourceProperties"] = properties
+    if old_properties is not None:
+        event["OldResourceProperties"] = old_properties
+    return event
 
 
 def _alive(pid: int) -> bool:
